@@ -1,0 +1,201 @@
+"""The ClickHouse data contract: every public table and column, its type and its meaning.
+
+This module is the single declarative description of the tables. It drives
+- the column order and types of the rows the sink inserts (``streams/warehouse.py``),
+- the data-team documentation (``docs/data-contract.md`` is generated from it: ``python -m schemas.contract``),
+- a snapshot test that the SQL migrations in ``schemas/migrations/`` create exactly these columns.
+
+Changing a public column means: a new numbered migration, an update here, a regenerated doc.
+Types are kept to what every supported ClickHouse accepts (the same DDL runs on chdb and on a server).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+DATETIME = "DateTime('UTC')"
+KIND_ENUM = (
+    "Enum8('post' = 1, 'comment' = 2, 'reply' = 3, 'mention' = 4, 'direct_message' = 5, "
+    "'reaction' = 6, 'share' = 7, 'follow' = 8)"
+)
+DIRECTION_ENUM = "Enum8('inbound' = 1, 'outbound' = 2)"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    doc: str
+
+    @property
+    def nullable(self) -> bool:
+        return self.type.startswith("Nullable(")
+
+    @property
+    def base_type(self) -> str:
+        return self.type[len("Nullable(") : -1] if self.nullable else self.type
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    engine: str
+    columns: tuple[Column, ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+INTERACTIONS = Table(
+    name="interactions",
+    doc="One row per social event (customer messages, brand messages, reactions, shares, follows). "
+    "Query with FINAL: Kafka redeliveries and replays of the same file leave one row per event_id.",
+    engine="ReplacingMergeTree(_version) PARTITION BY toYYYYMM(created_at) ORDER BY (brand, platform, event_id)",
+    columns=(
+        Column("event_id", "String", "Globally unique id, '<platform>:<native id>' (e.g. 'x:119237')."),
+        Column("platform", "String", "Source platform: x, facebook, instagram, youtube, …"),
+        Column("brand", "String", "The brand account the event concerns. Kafka key of the pipeline."),
+        Column("author_id", "String", "Platform id of the author (a brand handle for brand messages)."),
+        Column("author_handle", "Nullable(String)", "Author's handle when the platform gives it."),
+        Column("author_followers", "Nullable(UInt64)", "Author's follower count when known, else NULL."),
+        Column("direction", DIRECTION_ENUM, "'inbound': from a customer to the brand; 'outbound': from the brand."),
+        Column(
+            "kind",
+            KIND_ENUM,
+            "post, comment, reply, mention, direct_message (conversation) or reaction, share, follow "
+            "(reach signals that never count as conversation).",
+        ),
+        Column("text", "Nullable(String)", "The message text; NULL for events without text (reactions, follows)."),
+        Column("created_at", DATETIME, "When the event happened on the platform, UTC, second precision."),
+        Column("parent_id", "Nullable(String)", "event_id of the message this one directly answers; NULL for roots."),
+        Column(
+            "conversation_id",
+            "String",
+            "event_id of the root of the reply tree (the event itself when it starts a conversation).",
+        ),
+        Column(
+            "customer_id",
+            "Nullable(String)",
+            "The customer the event concerns: the author of an inbound event, the addressee of an outbound "
+            "reply or direct message; NULL for brand broadcasts.",
+        ),
+        Column("impressions", "Nullable(UInt64)", "Impressions reported by the platform, NULL when not given."),
+        Column("likes", "Nullable(UInt64)", "Like count reported by the platform, NULL when not given."),
+        Column("shares", "Nullable(UInt64)", "Share/retweet count reported by the platform, NULL when not given."),
+        Column("replies", "Nullable(UInt64)", "Reply count reported by the platform, NULL when not given."),
+        Column(
+            "sentiment",
+            "Nullable(Float32)",
+            "VADER compound score of the text, -1 (negative) … 1 (positive); NULL when there is no text.",
+        ),
+        Column(
+            "customer_first_seen",
+            "Nullable(" + DATETIME + ")",
+            "Earliest created_at of any event between this customer and this brand known when the row was "
+            "computed (this event included); NULL when the event concerns no customer.",
+        ),
+        Column(
+            "customer_prior_inbound",
+            "UInt32",
+            "Number of earlier inbound messages from this customer to this brand (created_at before this "
+            "event's). 0 for a first contact and for events without a customer.",
+        ),
+        Column(
+            "customer_replies_received",
+            "UInt32",
+            "Number of earlier outbound brand messages addressed to this customer.",
+        ),
+        Column(
+            "customer_last_sentiment",
+            "Nullable(Float32)",
+            "Sentiment of this customer's latest earlier inbound message to this brand; NULL if none.",
+        ),
+        Column("ingested_at", DATETIME, "When Rapport computed the row (UTC)."),
+        Column(
+            "_version",
+            "UInt64",
+            "Internal: row version for deduplication (ingestion time in ms; the latest row of an event_id wins).",
+        ),
+    ),
+)
+
+RESPONSES = Table(
+    name="responses",
+    doc="One row per inbound message answered directly by its brand: the brand's first direct reply "
+    "(earliest created_at, ties broken by the smaller reply_id). Query with FINAL.",
+    engine="ReplacingMergeTree(_version) PARTITION BY toYYYYMM(inbound_at) ORDER BY (brand, platform, inbound_id)",
+    columns=(
+        Column("inbound_id", "String", "event_id of the customer's inbound message."),
+        Column("reply_id", "String", "event_id of the brand's first direct reply to it."),
+        Column("brand", "String", "The brand the inbound message was addressed to, which also wrote the reply."),
+        Column("platform", "String", "Platform of both messages."),
+        Column("conversation_id", "String", "Root of the reply tree both messages belong to."),
+        Column("customer_id", "String", "Author of the inbound message."),
+        Column("inbound_at", DATETIME, "created_at of the inbound message (UTC)."),
+        Column("replied_at", DATETIME, "created_at of the reply (UTC)."),
+        Column(
+            "response_seconds",
+            "UInt32",
+            "replied_at - inbound_at in seconds; 0 when platform clocks put the reply first.",
+        ),
+        Column("ingested_at", DATETIME, "When Rapport computed the row (UTC)."),
+        Column(
+            "_version",
+            "UInt64",
+            "Internal: earlier replies have higher versions, so FINAL keeps the first reply.",
+        ),
+    ),
+)
+
+DEAD_LETTERS = Table(
+    name="dead_letters",
+    doc="Copy of the dead-letter topic for inspection: every input record that could not become an "
+    "interaction, with the reason and its original bytes. Query with FINAL (one row per source record).",
+    engine="ReplacingMergeTree ORDER BY (source_topic, source_partition, source_offset, record_index)",
+    columns=(
+        Column("reason", "String", "Why the record was rejected, naming the offending field."),
+        Column("format", "String", "Input format of the record: jsonl, twcs, …"),
+        Column("original", "String", "The record's original bytes, verbatim."),
+        Column("brand", "String", "Kafka key of the raw message ('' when unknown)."),
+        Column("source_topic", "String", "Raw topic the record came from."),
+        Column("source_partition", "UInt32", "Its partition."),
+        Column("source_offset", "UInt64", "Offset of the raw Kafka message holding it."),
+        Column("record_index", "UInt32", "Position of the record inside that message (0-based)."),
+        Column("received_at", DATETIME, "When Rapport rejected it (UTC)."),
+    ),
+)
+
+TABLES: tuple[Table, ...] = (INTERACTIONS, RESPONSES, DEAD_LETTERS)
+TABLES_BY_NAME = {t.name: t for t in TABLES}
+
+
+def render_markdown() -> str:
+    """The data-team documentation of every public table (docs/data-contract.md)."""
+    out = [
+        "# Rapport's ClickHouse data contract",
+        "",
+        "<!-- generated by `python -m schemas.contract`; edit schemas/contract.py, not this file -->",
+        "",
+        "These tables are Rapport's public interface for data teams. Column names and meanings are",
+        "stable; a change comes with a new numbered migration (`schemas/migrations/`) and a note here.",
+        "",
+        "**Always query with `FINAL`** (e.g. `SELECT … FROM interactions FINAL`): Kafka delivers at least",
+        "once and files may be replayed; the tables are ReplacingMergeTree keyed by the event, and `FINAL`",
+        "returns each event once. Without `FINAL`, duplicates not yet merged in the background can show.",
+        "",
+        "Times are UTC `DateTime` (second precision). Ids are `'<platform>:<native id>'`.",
+        "",
+    ]
+    for table in TABLES:
+        out += [f"## `{table.name}`", "", table.doc, "", f"Engine: `{table.engine}`", ""]
+        out += ["| column | type | meaning |", "| --- | --- | --- |"]
+        out += [f"| `{c.name}` | `{c.type}` | {c.doc} |" for c in table.columns]
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render_markdown())

@@ -1,0 +1,86 @@
+"""Versioned, idempotent ClickHouse migrations.
+
+Migrations are the numbered files ``schemas/migrations/NNNN_name.sql`` (statements separated by ``;``).
+``schema_migrations`` records which versions ran, with a checksum: a migration already applied is
+never run again, and editing an applied migration is an error (write a new one instead). Every
+statement uses ``IF NOT EXISTS`` / ``IF EXISTS``, so a migration interrupted half-way can simply run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+LEDGER_DDL = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, checksum String, "
+    "applied_at DateTime('UTC')) ENGINE = ReplacingMergeTree ORDER BY version"
+)
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+class _Executor(Protocol):
+    def command(self, sql: str) -> None: ...
+    def rows(self, sql: str) -> list[tuple[object, ...]]: ...
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
+
+    def statements(self) -> list[str]:
+        body = "\n".join(line for line in self.sql.splitlines() if not line.strip().startswith("--"))
+        return [s.strip() for s in body.split(";") if s.strip()]
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _NAME.match(path.name)
+        if not match:
+            raise MigrationError(f"bad migration file name {path.name!r}: expected NNNN_name.sql")
+        found.append(Migration(int(match.group(1)), match.group(2), path.read_text()))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"duplicate migration versions in {directory}")
+    return found
+
+
+def migrate(warehouse: _Executor, migrations: list[Migration] | None = None) -> list[Migration]:
+    """Apply the migrations not applied yet, in order. Returns the ones applied now."""
+    migrations = load_migrations() if migrations is None else migrations
+    warehouse.command(LEDGER_DDL)
+    applied = {
+        int(str(v)): str(c) for v, c in warehouse.rows("SELECT version, checksum FROM schema_migrations FINAL")
+    }
+    done = []
+    for migration in migrations:
+        if migration.version in applied:
+            if applied[migration.version] != migration.checksum:
+                raise MigrationError(
+                    f"migration {migration.version:04d}_{migration.name} changed after it was applied; "
+                    "add a new migration instead of editing an applied one"
+                )
+            continue
+        for statement in migration.statements():
+            warehouse.command(statement)
+        warehouse.command(
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) SELECT "
+            f"{migration.version}, '{migration.name}', '{migration.checksum}', now()"
+        )
+        done.append(migration)
+    return done

@@ -1,0 +1,319 @@
+"""The Faust application: topics, tables, agents and web views, built from one ``Settings``.
+
+Data flow (one topic hop on the hot path; every Kafka message carries many records)::
+
+    raw topic ──process──▶ enriched topic ──sink──▶ ClickHouse interactions, responses
+       (key = brand)   └──▶ dead-letter topic ──dead_letter_sink──▶ ClickHouse dead_letters
+
+- ``process``: normalize → enrich → match replies, all in ``streams.processing.pipeline`` (pure).
+  It waits for the broker's acknowledgement of what it produced before its input offset can be
+  committed (at-least-once; the ClickHouse tables deduplicate).
+- ``sink`` / ``dead_letter_sink``: batched inserts bounded by size and time, run in a worker thread
+  (chdb releases the GIL), shielded so a batch in flight finishes when the worker stops. A failing
+  warehouse is retried with back-off; nothing is acknowledged before it is stored.
+
+Kafka key = brand everywhere, so one brand's events and state live on one partition: the customer
+history and reply threads of a brand are local to the worker that owns that partition, with no
+cross-worker lookups, and per-brand order is preserved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import faust
+import orjson
+from faust.web import Request, Response, View
+
+from schemas.contract import DEAD_LETTERS, INTERACTIONS, RESPONSES, Table
+from schemas.migrate import migrate
+from streams.processing.pipeline import (
+    CONVERSATIONS,
+    HISTORY,
+    THREADS,
+    Options,
+    decode_enriched,
+    encode_enriched,
+    process_message,
+)
+from streams.processing.records import (
+    HEADER_CONTEXT,
+    HEADER_FORMAT,
+    DeadLetter,
+    ProcessResult,
+    RawMessage,
+    whole_message_dead_letter,
+)
+from streams.processing.sentiment import SentimentScorer
+from streams.settings import Settings
+from streams.warehouse import Warehouse, WarehouseError, connect
+
+log = logging.getLogger("rapport.worker")
+
+READ_ONLY_PREFIXES = ("select", "with", "show", "describe", "desc", "explain", "exists")
+
+
+@dataclass
+class Progress:
+    """Counters since the worker started (for `rapport up --exit-when-drained` and operators)."""
+
+    raw_messages: int = 0
+    records: int = 0
+    interactions_out: int = 0
+    dead_letters_out: int = 0
+    interactions_stored: int = 0
+    responses_stored: int = 0
+    dead_letters_stored: int = 0
+    warehouse_errors: int = 0
+
+    @property
+    def settled(self) -> bool:
+        return (
+            self.interactions_stored >= self.interactions_out and self.dead_letters_stored >= self.dead_letters_out
+        )
+
+
+class FaustTableState:
+    """``State`` over Faust tables, buffering writes so a key is written (one changelog message)
+    once per raw message however many of its records touch it."""
+
+    def __init__(self, tables: dict[str, Any]) -> None:
+        self._tables = tables
+        self._dirty: dict[tuple[str, str], Any] = {}
+
+    def get(self, table: str, key: str) -> Any:
+        if (table, key) in self._dirty:
+            return self._dirty[(table, key)]
+        return self._tables[table].get(key)
+
+    def set(self, table: str, key: str, value: Any) -> None:
+        self._dirty[(table, key)] = value
+
+    def flush(self) -> None:
+        for (table, key), value in self._dirty.items():
+            self._tables[table][key] = value
+        self._dirty.clear()
+
+
+def _headers(message: Any) -> dict[str, bytes]:
+    headers = message.headers or {}
+    items = headers.items() if isinstance(headers, dict) else headers
+    return {k: (v if isinstance(v, bytes) else str(v).encode()) for k, v in items}
+
+
+def raw_message(event: Any) -> RawMessage:
+    message = event.message
+    headers = _headers(message)
+    context = None
+    if HEADER_CONTEXT in headers:
+        try:
+            context = orjson.loads(headers[HEADER_CONTEXT])
+        except orjson.JSONDecodeError:
+            context = None  # every record is then rejected with "context: missing or malformed"
+    key = message.key.decode("utf-8", errors="replace") if isinstance(message.key, bytes) else ""
+    return RawMessage(
+        payload=message.value if isinstance(message.value, bytes) else b"",
+        format=headers.get(HEADER_FORMAT, b"").decode("utf-8", errors="replace"),
+        key=key,
+        context=context,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+    )
+
+
+def dead_letter_from_message(message: Any) -> DeadLetter:
+    headers = _headers(message)
+    topic, partition, offset, index = (headers.get("rapport-source", b"///").decode().split("/") + ["", "", ""])[:4]
+    return DeadLetter(
+        reason=headers.get("rapport-reason", b"").decode("utf-8", errors="replace"),
+        format=headers.get(HEADER_FORMAT, b"").decode("utf-8", errors="replace"),
+        original=message.value or b"",
+        brand=headers.get("rapport-brand", b"").decode("utf-8", errors="replace"),
+        source_topic=topic,
+        source_partition=int(partition or 0),
+        source_offset=int(offset or 0),
+        record_index=int(index or 0),
+        received_at=int(headers.get("rapport-received-at", b"0") or 0),
+    )
+
+
+class Rapport:
+    """Builds the Faust app for ``settings``; attributes are the app's topics, tables and agents."""
+
+    def __init__(self, settings: Settings, warehouse: Warehouse | None = None) -> None:
+        self.settings = settings
+        self.progress = Progress()
+        self.scorer = SentimentScorer()
+        self.options = Options(history_max_events=settings.history_max_events)
+        self._warehouse = warehouse
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-warehouse")
+        s = settings
+        producer_batch = {"producer_max_batch_size": 1} if s.producer_one_message_per_batch else {}
+        self.app = faust.App(
+            s.app_id,
+            broker=[f"kafka://{b}" for b in s.broker_list],
+            store=s.table_store,
+            datadir=str(s.data_dir / "faust"),
+            topic_partitions=s.topic_partitions,
+            topic_replication_factor=s.topic_replication,
+            broker_session_timeout=s.broker_session_timeout,
+            broker_heartbeat_interval=1.0,
+            processing_guarantee="at_least_once",
+            consumer_auto_offset_reset="earliest",
+            producer_max_request_size=16 * 1024 * 1024,
+            producer_acks=-1,
+            web_enabled=True,
+            web_bind=s.web_host,
+            web_host=s.web_host,
+            web_port=s.web_port,
+            autodiscover=False,
+            **producer_batch,
+        )
+        topic_args: dict[str, Any] = {
+            "key_type": bytes,
+            "value_type": bytes,
+            "key_serializer": "raw",
+            "value_serializer": "raw",
+            "partitions": s.topic_partitions,
+            "replicas": s.topic_replication,
+        }
+        self.raw_topic = self.app.topic(s.topic_raw, **topic_args)
+        self.enriched_topic = self.app.topic(s.topic_enriched, **topic_args)
+        self.dead_letter_topic = self.app.topic(s.topic_dead_letter, **topic_args)
+        self.tables = {
+            name: self.app.Table(name, default=None, partitions=s.topic_partitions)
+            for name in (HISTORY, THREADS, CONVERSATIONS)
+        }
+        self.process_agent = self.app.agent(self.raw_topic, name="process")(self._process)
+        self.sink_agent = self.app.agent(self.enriched_topic, name="sink")(self._sink)
+        self.dead_letter_agent = self.app.agent(self.dead_letter_topic, name="dead_letter_sink")(
+            self._dead_letter_sink
+        )
+        self._register_web()
+
+    # --- warehouse -----------------------------------------------------------------------------
+
+    @property
+    def warehouse(self) -> Warehouse:
+        if self._warehouse is None:
+            self._warehouse = connect(self.settings.warehouse_url)
+            migrate(self._warehouse)
+        return self._warehouse
+
+    async def _in_warehouse_thread(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await asyncio.shield(loop.run_in_executor(self._executor, fn, *args))
+
+    async def store(self, batches: Sequence[tuple[Table, list[dict[str, Any]]]]) -> None:
+        """Insert the batches, retrying until the warehouse accepts them (nothing is acked before)."""
+
+        def insert_all() -> None:
+            for table, rows in batches:
+                for start in range(0, len(rows), self.settings.sink_batch_size):
+                    self.warehouse.insert(table, rows[start : start + self.settings.sink_batch_size])
+
+        while True:
+            try:
+                await self._in_warehouse_thread(insert_all)
+                return
+            except WarehouseError as exc:
+                self.progress.warehouse_errors += 1
+                log.error("warehouse insert failed, retrying in %ss: %s", self.settings.sink_retry_seconds, exc)
+                self._warehouse = None  # reconnect on the next try
+                await asyncio.sleep(self.settings.sink_retry_seconds)
+
+    # --- agents --------------------------------------------------------------------------------
+
+    async def _process(self, stream: Any) -> Any:
+        async for event in stream.events():
+            message = raw_message(event)
+            state = FaustTableState(self.tables)
+            try:
+                result = process_message(message, state, self.scorer.score, time.time(), self.options)
+                state.flush()
+            except Exception as exc:  # a bug must not stop the agent nor lose the input
+                log.exception("processing failed; dead-lettering the whole message")
+                result = ProcessResult(dead_letters=[whole_message_dead_letter(message, exc, time.time())])
+            key = message.key.encode()
+            pending = []
+            if result.interactions or result.responses:
+                pending.append(await self.enriched_topic.send(key=key, value=encode_enriched(result)))
+            for letter in result.dead_letters:
+                log.warning("dead letter (%s/%s/%s#%s): %s", letter.source_topic, letter.source_partition,
+                            letter.source_offset, letter.record_index, letter.reason)
+                pending.append(
+                    await self.dead_letter_topic.send(
+                        key=key, value=letter.original, headers=letter.headers()
+                    )
+                )
+            for future in pending:
+                await future  # acknowledged by the broker before this input can be committed
+            self.progress.raw_messages += 1
+            self.progress.records += result.records
+            self.progress.interactions_out += len(result.interactions)
+            self.progress.dead_letters_out += len(result.dead_letters)
+            yield result.records
+
+    async def _sink(self, stream: Any) -> Any:
+        async for values in stream.take(self._batch_messages, within=self.settings.sink_batch_seconds):
+            interactions: list[dict[str, Any]] = []
+            responses: list[dict[str, Any]] = []
+            for value in values:
+                rows, answered = decode_enriched(value)
+                interactions += rows
+                responses += answered
+            await self.store([(INTERACTIONS, interactions), (RESPONSES, responses)])
+            self.progress.interactions_stored += len(interactions)
+            self.progress.responses_stored += len(responses)
+            yield len(interactions)
+
+    async def _dead_letter_sink(self, stream: Any) -> Any:
+        async for events in stream.take_events(self._batch_messages, within=self.settings.sink_batch_seconds):
+            rows = [dead_letter_from_message(e.message).row() for e in events]
+            await self.store([(DEAD_LETTERS, rows)])
+            self.progress.dead_letters_stored += len(rows)
+            yield len(rows)
+
+    @property
+    def _batch_messages(self) -> int:
+        return max(1, self.settings.sink_batch_size // self.settings.replay_chunk_records)
+
+    # --- web -----------------------------------------------------------------------------------
+
+    def _register_web(self) -> None:
+        rapport = self
+
+        @self.app.page("/rapport/progress")
+        class ProgressView(View):
+            async def get(self, request: Request) -> Response:
+                try:
+                    assigned = len(rapport.app.consumer.assignment())
+                except Exception:  # consumer not started yet
+                    assigned = 0
+                body = asdict(rapport.progress) | {"settled": rapport.progress.settled, "assigned": assigned}
+                return self.json(body)
+
+        @self.app.page("/rapport/sql")
+        class SqlView(View):
+            async def post(self, request: Request) -> Response:
+                sql = (await request.text()).strip()
+                fmt = request.query.get("format", "TSV")
+                if not sql.lower().startswith(READ_ONLY_PREFIXES):
+                    return self.text("only read-only queries (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN)\n", status=400)
+                try:
+                    text = await rapport._in_warehouse_thread(rapport.warehouse.query_text, sql, fmt)
+                except WarehouseError as exc:
+                    return self.text(f"{exc}\n", status=400)
+                return self.text(text)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        if self._warehouse is not None:
+            self._warehouse.close()

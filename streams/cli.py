@@ -1,0 +1,191 @@
+"""``rapport``: the one command-line entry point.
+
+Exit codes (for scripts): 0 success; 1 the run failed (worker crashed, not drained in time);
+2 bad usage; 3 bad input file (missing, wrong format); 4 Kafka broker unreachable;
+5 warehouse unreachable or query failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from pydantic import ValidationError
+
+from streams.settings import Settings
+
+EXIT_FAILED, EXIT_INPUT, EXIT_BROKER, EXIT_WAREHOUSE = 1, 3, 4, 5
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(f"rapport: error: {message}", err=True)
+    sys.exit(code)
+
+
+def clear_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the known failure types into one-line errors with their exit codes."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from streams.localbroker import BrokerError
+        from streams.replay import ReplayError
+        from streams.stack import StackError
+        from streams.warehouse import WarehouseError
+
+        try:
+            return fn(*args, **kwargs)
+        except ReplayError as exc:
+            fail(str(exc), EXIT_INPUT)
+        except BrokerError as exc:
+            fail(str(exc), EXIT_BROKER)
+        except WarehouseError as exc:
+            fail(str(exc), EXIT_WAREHOUSE)
+        except StackError as exc:
+            fail(str(exc), EXIT_FAILED)
+        except ValidationError as exc:
+            fail(f"bad RAPPORT_* setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", 2)
+
+    return wrapper
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Rapport: do brands talk with their customers, or only broadcast at them?"""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Local state (default .rapport).")
+@click.option("--replay", "replay_file", type=click.Path(path_type=Path), help="File to replay once up.")
+@click.option("--format", "fmt", type=click.Choice(["twcs", "jsonl"]), default="jsonl", show_default=True)
+@click.option("--exit-when-drained", is_flag=True, help="Exit once every replayed event is stored or dead-lettered.")
+@click.option("--drain-timeout", type=float, default=600.0, show_default=True, help="Seconds.")
+@clear_errors
+def up(data_dir: Path | None, replay_file: Path | None, fmt: str, exit_when_drained: bool,
+       drain_timeout: float) -> None:
+    """Run the whole pipeline locally: tansu broker, migrations, a worker, an optional replay."""
+    from streams.stack import run_up
+
+    settings = load_settings(data_dir=data_dir)
+    result = run_up(settings, replay_file, fmt, exit_when_drained, drain_timeout)
+    p = result.progress
+    if result.report:
+        click.echo("\nTop brands by inbound messages (answered = first direct brand reply):")
+        click.echo(result.report.rstrip())
+    click.echo(
+        f"\nsummary: events in {result.replayed}, stored {p.get('interactions_stored', 0)}, "
+        f"dead-lettered {p.get('dead_letters_stored', 0)}"
+    )
+    click.echo(f"query it: rapport sql --data-dir {settings.data_dir} \"SELECT count() FROM interactions FINAL\"")
+
+
+@main.command()
+@clear_errors
+def worker() -> None:
+    """Run a production Faust worker, configured from RAPPORT_* environment variables."""
+    import json
+
+    import faust
+
+    from schemas.migrate import migrate
+    from streams.app import Rapport
+    from streams.localbroker import wait_reachable
+    from streams.stack import WORKER_FILE
+    from streams.warehouse import connect
+
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    wait_reachable(",".join(settings.broker_list), timeout=15)
+    warehouse = connect(settings.warehouse_url)
+    migrate(warehouse)
+    rapport = Rapport(settings, warehouse)
+    registration = settings.data_dir / WORKER_FILE
+    registration.write_text(json.dumps({"pid": os.getpid(), "web": f"http://{settings.web_host}:{settings.web_port}"}))
+    try:
+        faust.Worker(rapport.app, loglevel="warn", quiet=True).execute_from_commandline()
+    finally:
+        registration.unlink(missing_ok=True)
+        rapport.close()
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path))
+@click.option("--clickhouse", "url", help="Warehouse URL: chdb://PATH or clickhouse://HOST:PORT/DB.")
+@clear_errors
+def migrate(data_dir: Path | None, url: str | None) -> None:
+    """Apply the ClickHouse migrations not applied yet (idempotent)."""
+    from schemas.migrate import migrate as run
+    from streams.warehouse import connect
+
+    settings = load_settings(data_dir=data_dir, clickhouse_url=url)
+    warehouse = connect(settings.warehouse_url)
+    applied = run(warehouse)
+    warehouse.close()
+    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none (up to date)"
+    click.echo(f"{settings.warehouse_url}: applied {names}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["twcs", "jsonl"]), required=True)
+@click.option("--brokers", help="Bootstrap servers (default RAPPORT_KAFKA_BROKERS).")
+@click.option("--no-progress", is_flag=True)
+@clear_errors
+def replay(file: Path, fmt: str, brokers: str | None, no_progress: bool) -> None:
+    """Publish a file to the raw topic, keyed by brand, with a progress bar."""
+    from streams.localbroker import wait_reachable
+    from streams.replay import read_chunks
+    from streams.replay import replay as run
+
+    settings = load_settings(kafka_brokers=brokers)
+    next(iter(read_chunks(file, fmt, settings.replay_chunk_records)), None)  # bad file → exit 3 first
+    wait_reachable(settings.kafka_brokers, timeout=10)
+    sent = run(file, fmt, settings.broker_list, settings.topic_raw, settings.replay_chunk_records,
+               progress=not no_progress)
+    click.echo(f"replayed {sent} events from {file} to {settings.topic_raw}")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--data-dir", type=click.Path(path_type=Path))
+@click.option("--clickhouse", "url", help="Warehouse URL: chdb://PATH or clickhouse://HOST:PORT/DB.")
+@click.option("--format", "fmt", default="PrettyCompactNoEscapes", show_default=True,
+              help="ClickHouse output format: JSONEachRow, TSV, TSVWithNames, CSV, CSVWithNames, …")
+@clear_errors
+def sql(query: str, data_dir: Path | None, url: str | None, fmt: str) -> None:
+    """Query the warehouse. A running worker's chdb is queried through the worker."""
+    from streams.stack import read_worker_file, worker_sql
+    from streams.warehouse import WarehouseError, connect
+
+    settings = load_settings(data_dir=data_dir, clickhouse_url=url)
+    running = None if url else read_worker_file(settings.data_dir)
+    if running is not None:
+        from streams.stack import StackError
+
+        try:
+            text = worker_sql(running["web"], query, fmt)
+        except StackError as exc:
+            raise WarehouseError(str(exc)) from exc
+    else:
+        if not url and not (settings.data_dir / "clickhouse").exists():
+            raise WarehouseError(f"no Rapport data in {settings.data_dir.resolve()} (run `rapport up` first)")
+        warehouse = connect(settings.warehouse_url)
+        try:
+            text = warehouse.query_text(query, fmt)
+        finally:
+            warehouse.close()
+    click.echo(text, nl=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""normalize → enrich → match replies, for one raw message. Pure: no Kafka, no Faust, no ClickHouse.
+
+``process_message`` takes a raw message and the keyed state of its partition (three tables: customer
+history, reply threads, conversation roots) and returns the ClickHouse rows and the dead letters.
+The Faust agent (``streams/agents.py``) is a thin loop around it; tests call it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.interaction import Interaction, describe_validation_error
+from streams.processing import history, replies, twcs
+from streams.processing.records import DeadLetter, ProcessResult, RawMessage, split_csv_records, split_lines
+
+HISTORY, THREADS, CONVERSATIONS = "customer_history", "reply_threads", "conversation_roots"
+STATE_TABLES = (HISTORY, THREADS, CONVERSATIONS)
+
+
+class State(Protocol):
+    """Keyed state of one partition; Faust tables in the worker, dicts in tests."""
+
+    def get(self, table: str, key: str) -> Any: ...
+    def set(self, table: str, key: str, value: Any) -> None: ...
+
+
+class DictState:
+    """In-memory ``State`` (tests, benchmarks)."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[str, Any]] = {name: {} for name in STATE_TABLES}
+
+    def get(self, table: str, key: str) -> Any:
+        return self.tables[table].get(key)
+
+    def set(self, table: str, key: str, value: Any) -> None:
+        self.tables[table][key] = value
+
+
+@dataclass(frozen=True)
+class Options:
+    history_max_events: int = 500
+
+
+# --- normalize ------------------------------------------------------------------------------------
+
+
+def parse_records(message: RawMessage) -> Iterator[tuple[int, bytes, Interaction | str]]:
+    """(index, original bytes, interaction or rejection reason) for every record of a raw message."""
+    if message.format == "jsonl":
+        for index, line in enumerate(split_lines(message.payload)):
+            try:
+                yield index, line, Interaction.model_validate_json(line)
+            except ValidationError as exc:
+                yield index, line, describe_validation_error(exc)
+    elif message.format == "twcs":
+        records = split_csv_records(message.payload)
+        contexts = message.context if isinstance(message.context, list) else []
+        for index, record in enumerate(records):
+            try:
+                context = twcs.Context.from_json(contexts[index] if index < len(contexts) else None)
+                yield index, record, twcs.to_interaction(twcs.parse_fields(record), context)
+            except twcs.RecordError as exc:
+                yield index, record, str(exc)
+    else:
+        yield 0, message.payload, f"format: unknown input format {message.format!r} (expected jsonl or twcs)"
+
+
+def with_conversation(event: Interaction, state: State) -> Interaction:
+    """Fill in ``conversation_id`` when the source did not give it (the root of the reply tree)."""
+    if event.conversation_id is not None:
+        return event
+    if event.parent_id is None:
+        root = event.event_id
+    else:
+        root = state.get(CONVERSATIONS, f"{event.brand}\x1f{event.parent_id}") or event.parent_id
+    state.set(CONVERSATIONS, f"{event.brand}\x1f{event.event_id}", root)
+    return event.model_copy(update={"conversation_id": root})
+
+
+# --- enrich + match ------------------------------------------------------------------------------
+
+
+def interaction_row(
+    event: Interaction, sentiment: float | None, columns: history.HistoryColumns, now: int, version: int
+) -> dict[str, Any]:
+    row = event.model_dump(mode="python")
+    row["created_at"] = int(event.created_at.timestamp())
+    row["sentiment"] = sentiment
+    row.update(columns.as_row())
+    row["ingested_at"] = now
+    row["_version"] = version
+    return row
+
+
+def process_message(
+    message: RawMessage,
+    state: State,
+    score: Callable[[str | None], float | None],
+    now: float,
+    options: Options = Options(),  # noqa: B008 - frozen dataclass
+) -> ProcessResult:
+    result = ProcessResult()
+    now_s = int(now)
+    version = int(now * 1000)
+    for index, original, parsed in parse_records(message):
+        if isinstance(parsed, str):
+            result.dead_letters.append(
+                DeadLetter(
+                    reason=parsed,
+                    format=message.format,
+                    original=original,
+                    brand=message.key,
+                    source_topic=message.topic,
+                    source_partition=message.partition,
+                    source_offset=message.offset,
+                    record_index=index,
+                    received_at=now_s,
+                )
+            )
+            continue
+        event = with_conversation(parsed, state)
+        sentiment = score(event.text)
+
+        columns = history.HistoryColumns()
+        customer = event.customer
+        if customer is not None:
+            key = history.history_key(event.brand, customer)
+            columns, new_state = history.apply_event(
+                state.get(HISTORY, key), event, sentiment, options.history_max_events
+            )
+            state.set(HISTORY, key, new_state)
+        result.interactions.append(interaction_row(event, sentiment, columns, now_s, version))
+
+        thread = replies.thread_id_for(event)
+        if thread is not None:
+            key = replies.thread_key(event.brand, thread)
+            response, thread_state = replies.apply_event(state.get(THREADS, key), event, now_s)
+            state.set(THREADS, key, thread_state)
+            if response is not None:
+                result.responses.append(response)
+    return result
+
+
+# --- the enriched topic's message ------------------------------------------------------------------
+
+
+def encode_enriched(result: ProcessResult) -> bytes:
+    """The enriched-topic message for a processed raw message: ClickHouse-ready rows."""
+    return orjson.dumps({"interactions": result.interactions, "responses": result.responses})
+
+
+def decode_enriched(value: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    data = orjson.loads(value)
+    return data["interactions"], data["responses"]

