@@ -153,8 +153,10 @@ RESPONSES = Table(
 DEAD_LETTERS = Table(
     name="dead_letters",
     doc="Copy of the dead-letter topic for inspection: every input record that could not become an "
-    "interaction, with the reason and its original bytes. Query with FINAL (one row per source record).",
-    engine="ReplacingMergeTree ORDER BY (source_topic, source_partition, source_offset, record_index)",
+    "interaction, with the reason and its original bytes. Query with FINAL: the same bad record "
+    "delivered or replayed again is one row (identity: format, brand and the original bytes); the "
+    "source_* columns then tell its latest delivery.",
+    engine="ReplacingMergeTree(received_at) ORDER BY (format, brand, cityHash64(original))",
     columns=(
         Column("reason", "String", "Why the record was rejected, naming the offending field."),
         Column("format", "String", "Input format of the record: jsonl, twcs, …"),
@@ -162,7 +164,7 @@ DEAD_LETTERS = Table(
         Column("brand", "String", "Kafka key of the raw message ('' when unknown)."),
         Column("source_topic", "String", "Raw topic the record came from."),
         Column("source_partition", "UInt32", "Its partition."),
-        Column("source_offset", "UInt64", "Offset of the raw Kafka message holding it."),
+        Column("source_offset", "UInt64", "Offset of the raw Kafka message that held it."),
         Column("record_index", "UInt32", "Position of the record inside that message (0-based)."),
         Column("received_at", DATETIME, "When Rapport rejected it (UTC)."),
     ),

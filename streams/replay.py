@@ -16,6 +16,7 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,19 +50,27 @@ class Chunk:
         return out
 
 
-def _jsonl_records(data: bytes) -> Iterator[tuple[str, bytes, Any]]:
+#: A record of a file: (brand key, time to replay it in order, original bytes, context for the worker).
+SourceRecord = tuple[str, float, bytes, Any]
+UNKNOWN_TIME = float("inf")  # records without a readable time are sent after the others
+
+
+def _jsonl_records(data: bytes) -> Iterator[SourceRecord]:
     for line in data.split(b"\n"):
         line = line.rstrip(b"\r")
         if not line.strip():
             continue
+        brand, at = None, UNKNOWN_TIME
         try:
-            brand = orjson.loads(line).get("brand")
-        except (orjson.JSONDecodeError, AttributeError):
-            brand = None
-        yield (brand if isinstance(brand, str) else ""), line, None
+            obj = orjson.loads(line)
+            brand = obj.get("brand")
+            at = datetime.fromisoformat(obj["created_at"]).timestamp()
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+            pass
+        yield (brand if isinstance(brand, str) else ""), at, line, None
 
 
-def _twcs_records(data: bytes, path: Path) -> Iterator[tuple[str, bytes, Any]]:
+def _twcs_records(data: bytes, path: Path) -> Iterator[SourceRecord]:
     records = list(group_csv_records(data.splitlines(keepends=True)))
     if not records:
         raise ReplayError(f"{path}: empty file")
@@ -80,11 +89,21 @@ def _twcs_records(data: bytes, path: Path) -> Iterator[tuple[str, bytes, Any]]:
     for record, fields in rows:
         context = contexts.get(fields["tweet_id"]) if fields is not None else None
         brand = (context.brand if context else None) or ""
-        yield brand, record, (context.to_json() if context else None)
+        try:
+            at = datetime.strptime(fields["created_at"], twcs.TIME_FORMAT).timestamp() if fields else UNKNOWN_TIME
+        except ValueError:
+            at = UNKNOWN_TIME
+        yield brand, at, record, (context.to_json() if context else None)
 
 
 def read_chunks(path: Path, fmt: str, chunk_records: int) -> Iterator[Chunk]:
-    """Chunks of up to ``chunk_records`` records of one brand, in file order per brand."""
+    """Chunks of up to ``chunk_records`` records of one brand.
+
+    A replay re-enacts history: records are sent in ``created_at`` order (file order among equal
+    times; records without a readable time last), as a live platform would have delivered them. So
+    the customer history computed on the first replay is complete, and a second replay of the same
+    file recomputes exactly the same values.
+    """
     if fmt not in FORMATS:
         raise ReplayError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     try:
@@ -97,7 +116,7 @@ def read_chunks(path: Path, fmt: str, chunk_records: int) -> Iterator[Chunk]:
         raise ReplayError(f"{path}: cannot read: {exc.strerror}") from exc
     source = _jsonl_records(data) if fmt == "jsonl" else _twcs_records(data, path)
     open_chunks: dict[str, Chunk] = {}
-    for brand, record, context in source:
+    for brand, _, record, context in sorted(source, key=lambda r: r[1]):
         chunk = open_chunks.setdefault(
             brand, Chunk(key=brand, format=fmt, context=[] if fmt == "twcs" else None)
         )

@@ -109,7 +109,8 @@ class ChdbWarehouse(Warehouse):
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         out = self._query(sql, "JSONCompactEachRow").bytes()
-        return [tuple(orjson.loads(line)) for line in out.splitlines() if line]
+        # String columns may hold arbitrary bytes (dead_letters.original): decode leniently
+        return [tuple(orjson.loads(line.decode("utf-8", errors="replace"))) for line in out.splitlines() if line]
 
     def query_text(self, sql: str, fmt: str = "TSV") -> str:
         return str(self._query(sql, fmt).bytes().decode("utf-8", errors="replace"))
@@ -119,7 +120,7 @@ class ChdbWarehouse(Warehouse):
             return
         import pyarrow as pa
 
-        arrow = pa.table(
+        arrow = pa.table(  # noqa: F841 - read by name by the Python() table function below
             {c.name: _arrow_column(c.type, [r.get(c.name) for r in rows]) for c in table.columns}
         )
         cols = ", ".join(table.column_names)
@@ -208,8 +209,10 @@ class ServerWarehouse(Warehouse):
         return [tuple(r) for r in self._execute(sql)]
 
     def query_text(self, sql: str, fmt: str = "TSV") -> str:
-        if fmt not in SUPPORTED_TEXT_FORMATS:
-            render_rows([], [], fmt)  # raises the error naming the supported formats
+        if fmt not in SUPPORTED_TEXT_FORMATS:  # before running the query
+            raise WarehouseError(
+                f"unsupported output format {fmt!r} for a server; use one of {SUPPORTED_TEXT_FORMATS}"
+            )
         result, columns = self._execute(sql, with_column_types=True)
         return render_rows([c[0] for c in columns], result, fmt, [c[1] for c in columns])
 

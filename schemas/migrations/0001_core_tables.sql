@@ -63,5 +63,5 @@ CREATE TABLE IF NOT EXISTS dead_letters
     record_index UInt32,
     received_at DateTime('UTC')
 )
-ENGINE = ReplacingMergeTree
-ORDER BY (source_topic, source_partition, source_offset, record_index);
+ENGINE = ReplacingMergeTree(received_at)
+ORDER BY (format, brand, cityHash64(original));

@@ -63,8 +63,9 @@ def parse_records(message: RawMessage) -> Iterator[tuple[int, bytes, Interaction
         contexts = message.context if isinstance(message.context, list) else []
         for index, record in enumerate(records):
             try:
+                fields = twcs.parse_fields(record)  # the row's own faults are the first reason
                 context = twcs.Context.from_json(contexts[index] if index < len(contexts) else None)
-                yield index, record, twcs.to_interaction(twcs.parse_fields(record), context)
+                yield index, record, twcs.to_interaction(fields, context)
             except twcs.RecordError as exc:
                 yield index, record, str(exc)
     else:

@@ -9,6 +9,7 @@ starts a server of its own. Without a clickhouse-server binary the module is ski
 
 from __future__ import annotations
 
+import itertools
 import struct
 import time
 import urllib.parse
@@ -32,6 +33,7 @@ if _UNAVAILABLE is not None:
     pytest.skip(_UNAVAILABLE, allow_module_level=True)
 
 T0 = 1_700_000_000  # 2023-11-14 22:13:20 UTC
+_DATABASE_NUMBERS = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServe
 
 @pytest.fixture
 def warehouse(server: ClickHouseServer, request: pytest.FixtureRequest) -> Iterator[Warehouse]:
-    database = "t_" + "".join(ch if ch.isalnum() else "_" for ch in request.node.name)[:60]
+    name = "".join(ch if ch.isalnum() else "_" for ch in request.node.name)
+    database = f"t{next(_DATABASE_NUMBERS)}_{name[:50]}"
     opened = connect(server.url(database))
     migrate(opened)
     yield opened
