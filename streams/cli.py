@@ -187,5 +187,22 @@ def sql(query: str, data_dir: Path | None, url: str | None, fmt: str) -> None:
     click.echo(text, nl=False)
 
 
+@main.command("demo-data")
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="JSON-lines file to write (replay it with --format jsonl).")
+@click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same bytes.")
+@click.option("--customers", type=click.IntRange(min=1), default=400, show_default=True)
+@click.option("--days", type=click.IntRange(min=1), default=14, show_default=True)
+def demo_data(out: Path, seed: int, customers: int, days: int) -> None:
+    """Write a deterministic synthetic demo file (brands with different answering habits)."""
+    from streams.demo import write_demo_file
+
+    try:
+        count = write_demo_file(out, seed=seed, customers=customers, days=days)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}", EXIT_FAILED)
+    click.echo(f"wrote {count} events to {out}")
+
+
 if __name__ == "__main__":
     main()
