@@ -61,16 +61,26 @@ INTERACTIONS = Table(
         Column("author_id", "String", "Platform id of the author (a brand handle for brand messages)."),
         Column("author_handle", "Nullable(String)", "Author's handle when the platform gives it."),
         Column("author_followers", "Nullable(UInt64)", "Author's follower count when known, else NULL."),
-        Column("direction", DIRECTION_ENUM, "'inbound': from a customer to the brand; 'outbound': from the brand."),
+        Column(
+            "direction",
+            DIRECTION_ENUM,
+            "'inbound': from a customer to the brand; 'outbound': from the brand.",
+        ),
         Column(
             "kind",
             KIND_ENUM,
             "post, comment, reply, mention, direct_message (conversation) or reaction, share, follow "
             "(reach signals that never count as conversation).",
         ),
-        Column("text", "Nullable(String)", "The message text; NULL for events without text (reactions, follows)."),
+        Column(
+            "text", "Nullable(String)", "The message text; NULL for events without text (reactions, follows)."
+        ),
         Column("created_at", DATETIME, "When the event happened on the platform, UTC, second precision."),
-        Column("parent_id", "Nullable(String)", "event_id of the message this one directly answers; NULL for roots."),
+        Column(
+            "parent_id",
+            "Nullable(String)",
+            "event_id of the message this one directly answers; NULL for roots.",
+        ),
         Column(
             "conversation_id",
             "String",
@@ -82,9 +92,13 @@ INTERACTIONS = Table(
             "The customer the event concerns: the author of an inbound event, the addressee of an outbound "
             "reply or direct message; NULL for brand broadcasts.",
         ),
-        Column("impressions", "Nullable(UInt64)", "Impressions reported by the platform, NULL when not given."),
+        Column(
+            "impressions", "Nullable(UInt64)", "Impressions reported by the platform, NULL when not given."
+        ),
         Column("likes", "Nullable(UInt64)", "Like count reported by the platform, NULL when not given."),
-        Column("shares", "Nullable(UInt64)", "Share/retweet count reported by the platform, NULL when not given."),
+        Column(
+            "shares", "Nullable(UInt64)", "Share/retweet count reported by the platform, NULL when not given."
+        ),
         Column("replies", "Nullable(UInt64)", "Reply count reported by the platform, NULL when not given."),
         Column(
             "sentiment",
@@ -130,7 +144,9 @@ RESPONSES = Table(
     columns=(
         Column("inbound_id", "String", "event_id of the customer's inbound message."),
         Column("reply_id", "String", "event_id of the brand's first direct reply to it."),
-        Column("brand", "String", "The brand the inbound message was addressed to, which also wrote the reply."),
+        Column(
+            "brand", "String", "The brand the inbound message was addressed to, which also wrote the reply."
+        ),
         Column("platform", "String", "Platform of both messages."),
         Column("conversation_id", "String", "Root of the reply tree both messages belong to."),
         Column("customer_id", "String", "Author of the inbound message."),

@@ -65,7 +65,8 @@ def migrate(warehouse: _Executor, migrations: list[Migration] | None = None) -> 
     migrations = load_migrations() if migrations is None else migrations
     warehouse.command(LEDGER_DDL)
     applied = {
-        int(str(v)): str(c) for v, c in warehouse.rows("SELECT version, checksum FROM schema_migrations FINAL")
+        int(str(v)): str(c)
+        for v, c in warehouse.rows("SELECT version, checksum FROM schema_migrations FINAL")
     }
     done = []
     for migration in migrations:

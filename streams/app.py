@@ -75,7 +75,8 @@ class Progress:
     @property
     def settled(self) -> bool:
         return (
-            self.interactions_stored >= self.interactions_out and self.dead_letters_stored >= self.dead_letters_out
+            self.interactions_stored >= self.interactions_out
+            and self.dead_letters_stored >= self.dead_letters_out
         )
 
 
@@ -130,7 +131,9 @@ def raw_message(event: Any) -> RawMessage:
 
 def dead_letter_from_message(message: Any) -> DeadLetter:
     headers = _headers(message)
-    topic, partition, offset, index = (headers.get("rapport-source", b"///").decode().split("/") + ["", "", ""])[:4]
+    topic, partition, offset, index = (
+        headers.get("rapport-source", b"///").decode().split("/") + ["", "", ""]
+    )[:4]
     return DeadLetter(
         reason=headers.get("rapport-reason", b"").decode("utf-8", errors="replace"),
         format=headers.get(HEADER_FORMAT, b"").decode("utf-8", errors="replace"),
@@ -155,7 +158,9 @@ class Rapport:
         self._warehouse = warehouse
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-warehouse")
         s = settings
-        producer_batch = {"producer_max_batch_size": 1} if s.producer_one_message_per_batch else {}
+        producer_batch: dict[str, Any] = (
+            {"producer_max_batch_size": 1} if s.producer_one_message_per_batch else {}
+        )
         self.app = faust.App(
             s.app_id,
             broker=[f"kafka://{b}" for b in s.broker_list],
@@ -225,8 +230,11 @@ class Rapport:
                 return
             except WarehouseError as exc:
                 self.progress.warehouse_errors += 1
-                log.error("warehouse insert failed, retrying in %ss: %s", self.settings.sink_retry_seconds, exc)
-                self._warehouse = None  # reconnect on the next try
+                # the server client reconnects by itself; rows already stored by a half-done batch are
+                # stored again, and the ReplacingMergeTree tables drop the copies
+                log.error(
+                    "warehouse insert failed, retrying in %ss: %s", self.settings.sink_retry_seconds, exc
+                )
                 await asyncio.sleep(self.settings.sink_retry_seconds)
 
     # --- agents --------------------------------------------------------------------------------
@@ -246,8 +254,14 @@ class Rapport:
             if result.interactions or result.responses:
                 pending.append(await self.enriched_topic.send(key=key, value=encode_enriched(result)))
             for letter in result.dead_letters:
-                log.warning("dead letter (%s/%s/%s#%s): %s", letter.source_topic, letter.source_partition,
-                            letter.source_offset, letter.record_index, letter.reason)
+                log.warning(
+                    "dead letter (%s/%s/%s#%s): %s",
+                    letter.source_topic,
+                    letter.source_partition,
+                    letter.source_offset,
+                    letter.record_index,
+                    letter.reason,
+                )
                 pending.append(
                     await self.dead_letter_topic.send(
                         key=key, value=letter.original, headers=letter.headers()
@@ -306,7 +320,9 @@ class Rapport:
                 sql = (await request.text()).strip()
                 fmt = request.query.get("format", "TSV")
                 if not sql.lower().startswith(READ_ONLY_PREFIXES):
-                    return self.text("only read-only queries (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN)\n", status=400)
+                    return self.text(
+                        "only read-only queries (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN)\n", status=400
+                    )
                 try:
                     text = await rapport._in_warehouse_thread(rapport.warehouse.query_text, sql, fmt)
                 except WarehouseError as exc:

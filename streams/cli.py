@@ -68,11 +68,14 @@ def main() -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Local state (default .rapport).")
 @click.option("--replay", "replay_file", type=click.Path(path_type=Path), help="File to replay once up.")
 @click.option("--format", "fmt", type=click.Choice(["twcs", "jsonl"]), default="jsonl", show_default=True)
-@click.option("--exit-when-drained", is_flag=True, help="Exit once every replayed event is stored or dead-lettered.")
+@click.option(
+    "--exit-when-drained", is_flag=True, help="Exit once every replayed event is stored or dead-lettered."
+)
 @click.option("--drain-timeout", type=float, default=600.0, show_default=True, help="Seconds.")
 @clear_errors
-def up(data_dir: Path | None, replay_file: Path | None, fmt: str, exit_when_drained: bool,
-       drain_timeout: float) -> None:
+def up(
+    data_dir: Path | None, replay_file: Path | None, fmt: str, exit_when_drained: bool, drain_timeout: float
+) -> None:
     """Run the whole pipeline locally: tansu broker, migrations, a worker, an optional replay."""
     from streams.stack import run_up
 
@@ -86,7 +89,9 @@ def up(data_dir: Path | None, replay_file: Path | None, fmt: str, exit_when_drai
         f"\nsummary: events in {result.replayed}, stored {p.get('interactions_stored', 0)}, "
         f"dead-lettered {p.get('dead_letters_stored', 0)}"
     )
-    click.echo(f"query it: rapport sql --data-dir {settings.data_dir} \"SELECT count() FROM interactions FINAL\"")
+    click.echo(
+        f'query it: rapport sql --data-dir {settings.data_dir} "SELECT count() FROM interactions FINAL"'
+    )
 
 
 @main.command()
@@ -110,7 +115,9 @@ def worker() -> None:
     migrate(warehouse)
     rapport = Rapport(settings, warehouse)
     registration = settings.data_dir / WORKER_FILE
-    registration.write_text(json.dumps({"pid": os.getpid(), "web": f"http://{settings.web_host}:{settings.web_port}"}))
+    registration.write_text(
+        json.dumps({"pid": os.getpid(), "web": f"http://{settings.web_host}:{settings.web_port}"})
+    )
     try:
         faust.Worker(rapport.app, loglevel="warn", quiet=True).execute_from_commandline()
     finally:
@@ -150,8 +157,14 @@ def replay(file: Path, fmt: str, brokers: str | None, no_progress: bool) -> None
     settings = load_settings(kafka_brokers=brokers)
     next(iter(read_chunks(file, fmt, settings.replay_chunk_records)), None)  # bad file → exit 3 first
     wait_reachable(settings.kafka_brokers, timeout=10)
-    sent = run(file, fmt, settings.broker_list, settings.topic_raw, settings.replay_chunk_records,
-               progress=not no_progress)
+    sent = run(
+        file,
+        fmt,
+        settings.broker_list,
+        settings.topic_raw,
+        settings.replay_chunk_records,
+        progress=not no_progress,
+    )
     click.echo(f"replayed {sent} events from {file} to {settings.topic_raw}")
 
 
@@ -159,8 +172,13 @@ def replay(file: Path, fmt: str, brokers: str | None, no_progress: bool) -> None
 @click.argument("query")
 @click.option("--data-dir", type=click.Path(path_type=Path))
 @click.option("--clickhouse", "url", help="Warehouse URL: chdb://PATH or clickhouse://HOST:PORT/DB.")
-@click.option("--format", "fmt", default="PrettyCompactNoEscapes", show_default=True,
-              help="ClickHouse output format: JSONEachRow, TSV, TSVWithNames, CSV, CSVWithNames, …")
+@click.option(
+    "--format",
+    "fmt",
+    default="PrettyCompactNoEscapes",
+    show_default=True,
+    help="ClickHouse output format: JSONEachRow, TSV, TSVWithNames, CSV, CSVWithNames, …",
+)
 @clear_errors
 def sql(query: str, data_dir: Path | None, url: str | None, fmt: str) -> None:
     """Query the warehouse. A running worker's chdb is queried through the worker."""
@@ -188,8 +206,13 @@ def sql(query: str, data_dir: Path | None, url: str | None, fmt: str) -> None:
 
 
 @main.command("demo-data")
-@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
-              help="JSON-lines file to write (replay it with --format jsonl).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="JSON-lines file to write (replay it with --format jsonl).",
+)
 @click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same bytes.")
 @click.option("--customers", type=click.IntRange(min=1), default=400, show_default=True)
 @click.option("--days", type=click.IntRange(min=1), default=14, show_default=True)

@@ -90,7 +90,11 @@ def _twcs_records(data: bytes, path: Path) -> Iterator[SourceRecord]:
         context = contexts.get(fields["tweet_id"]) if fields is not None else None
         brand = (context.brand if context else None) or ""
         try:
-            at = datetime.strptime(fields["created_at"], twcs.TIME_FORMAT).timestamp() if fields else UNKNOWN_TIME
+            at = (
+                datetime.strptime(fields["created_at"], twcs.TIME_FORMAT).timestamp()
+                if fields
+                else UNKNOWN_TIME
+            )
         except ValueError:
             at = UNKNOWN_TIME
         yield brand, at, record, (context.to_json() if context else None)
@@ -164,7 +168,9 @@ async def send_chunks(
 
     try:
         for chunk in chunks:
-            future = await producer.send(topic, chunk.payload, key=chunk.key.encode(), headers=chunk.headers())
+            future = await producer.send(
+                topic, chunk.payload, key=chunk.key.encode(), headers=chunk.headers()
+            )
             pending.append((future, len(chunk.records)))
             if len(pending) >= max_in_flight:
                 await settle()

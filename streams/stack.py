@@ -201,18 +201,27 @@ def run_up(
         with LocalBroker(data_dir / "broker") as broker:
             print(f"broker  tansu on {broker.bootstrap} (in memory, logs in {data_dir / 'broker'})", file=out)
             settings = settings.model_copy(
-                update={"kafka_brokers": broker.bootstrap, "data_dir": data_dir,
-                        "web_port": settings.web_port or free_port()}
+                update={
+                    "kafka_brokers": broker.bootstrap,
+                    "data_dir": data_dir,
+                    "web_port": settings.web_port or free_port(),
+                }
             )
             ensure_topics(broker.bootstrap, topic_specs(settings))
             worker = WorkerProcess(settings, data_dir / "logs" / "worker.log")
             try:
                 worker.start()
-                print(f"worker  pid {worker.proc.pid if worker.proc else '?'}, web {worker.base_url}, "
-                      f"log {worker.log_path}", file=out)
+                print(
+                    f"worker  pid {worker.proc.pid if worker.proc else '?'}, web {worker.base_url}, "
+                    f"log {worker.log_path}",
+                    file=out,
+                )
                 if replay_file is not None:
                     replayed = replay(
-                        replay_file, replay_format, settings.broker_list, settings.topic_raw,
+                        replay_file,
+                        replay_format,
+                        settings.broker_list,
+                        settings.topic_raw,
                         settings.replay_chunk_records,
                     )
                     print(f"replayed {replayed} events from {replay_file}", file=out)

@@ -110,7 +110,9 @@ class ChdbWarehouse(Warehouse):
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         out = self._query(sql, "JSONCompactEachRow").bytes()
         # String columns may hold arbitrary bytes (dead_letters.original): decode leniently
-        return [tuple(orjson.loads(line.decode("utf-8", errors="replace"))) for line in out.splitlines() if line]
+        return [
+            tuple(orjson.loads(line.decode("utf-8", errors="replace"))) for line in out.splitlines() if line
+        ]
 
     def query_text(self, sql: str, fmt: str = "TSV") -> str:
         return str(self._query(sql, fmt).bytes().decode("utf-8", errors="replace"))
@@ -365,7 +367,8 @@ def render_rows(
     if fmt == "JSONEachRow":
         keys = [_json_text(name, False) for name in names]
         return "".join(
-            "{" + ",".join(f"{k}:{_json_text(v, f)}" for k, v, f in zip(keys, r, float32, strict=True))
+            "{"
+            + ",".join(f"{k}:{_json_text(v, f)}" for k, v, f in zip(keys, r, float32, strict=True))
             + "}\n"
             for r in rows
         )

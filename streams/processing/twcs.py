@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.interaction import Interaction, describe_validation_error
+from schemas.interaction import Interaction, Kind, describe_validation_error
 
 COLUMNS = (
     "tweet_id",
@@ -86,7 +86,9 @@ def parse_fields(record: bytes) -> dict[str, str]:
         raise RecordError(f"record: expected one CSV row, got {len(rows)}")
     values = rows[0]
     if len(values) != len(COLUMNS):
-        raise RecordError(f"record: expected {len(COLUMNS)} columns ({', '.join(COLUMNS)}), got {len(values)}")
+        raise RecordError(
+            f"record: expected {len(COLUMNS)} columns ({', '.join(COLUMNS)}), got {len(values)}"
+        )
     return dict(zip(COLUMNS, values, strict=True))
 
 
@@ -155,9 +157,7 @@ def resolve_context(rows: Sequence[dict[str, str]]) -> dict[str, Context]:
             else:
                 customer_of[tid] = customer_of.get(parent_id) if parent_known else None
 
-    return {
-        tid: Context(brand_of[tid], "x:" + root_of[tid], customer_of[tid]) for tid in by_id
-    }
+    return {tid: Context(brand_of[tid], "x:" + root_of[tid], customer_of[tid]) for tid in by_id}
 
 
 def to_interaction(fields: dict[str, str], context: Context) -> Interaction:
@@ -183,7 +183,7 @@ def to_interaction(fields: dict[str, str], context: Context) -> Interaction:
         )
     author = fields["author_id"].strip()
     outbound = inbound == "false"
-    kind = "reply" if parent else ("post" if outbound else "mention")
+    kind: Kind = "reply" if parent else ("post" if outbound else "mention")
     try:
         return Interaction(
             event_id=f"x:{tweet_id}",

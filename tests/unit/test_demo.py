@@ -70,7 +70,7 @@ def median_response_minutes(result: ProcessResult, brand: str) -> float:
 def test_same_seed_gives_the_same_bytes_and_another_seed_does_not(lines: list[bytes]) -> None:
     assert list(demo.generate(seed=7)) == lines
     assert list(demo.generate(seed=8)) != lines
-    small = {"customers": 30, "days": 3}
+    small: dict[str, Any] = {"customers": 30, "days": 3}
     assert list(demo.generate(seed=1, **small)) == list(demo.generate(seed=1, **small))
 
 
@@ -308,3 +308,13 @@ def test_cli_demo_data(tmp_path: Path) -> None:
     assert out.read_bytes().splitlines() == list(demo.generate(seed=5, customers=30, days=2))
     bad = CliRunner().invoke(main, ["demo-data", "--out", str(out), "--days", "0"])
     assert bad.exit_code == 2
+
+
+def test_the_replayer_reads_the_demo_file_keyed_by_brand(tmp_path: Path) -> None:
+    from streams.replay import read_chunks
+
+    path = tmp_path / "demo.jsonl"
+    count = demo.write_demo_file(path, customers=60, days=3)
+    chunks = list(read_chunks(path, "jsonl", 200))
+    assert sum(len(c.records) for c in chunks) == count
+    assert {c.key for c in chunks} == {*BRAND.values(), ""}  # "": lines whose brand cannot be read

@@ -23,10 +23,13 @@ def ts(seconds: int) -> int:
     return 1_500_000_000 + seconds
 
 
-def inbound(event_id: str, seconds: int, kind: str = "mention", parent: str | None = None, **kw: Any) -> Interaction:
+def inbound(
+    event_id: str, seconds: int, kind: str = "mention", parent: str | None = None, **kw: Any
+) -> Interaction:
     return Interaction(
-        event_id=event_id, platform="x", brand=BRAND, author_id=kw.pop("author", CUSTOMER), direction="inbound",
-        kind=kind, text=kw.pop("text", "hi"), created_at=at(seconds), parent_id=parent, **kw,
+        event_id=event_id, platform="x", brand=BRAND, author_id=kw.pop("author", CUSTOMER),
+        direction="inbound", kind=kind, text=kw.pop("text", "hi"), created_at=at(seconds), parent_id=parent,
+        **kw,
     )
 
 
@@ -56,8 +59,9 @@ EXPECTED = {
 }
 
 
-def run(events: list[tuple[Interaction, float | None]], state: dict[str, Any] | None = None, max_events: int = 50
-        ) -> tuple[list[HistoryColumns], dict[str, Any] | None]:
+def run(
+    events: list[tuple[Interaction, float | None]], state: dict[str, Any] | None = None, max_events: int = 50
+) -> tuple[list[HistoryColumns], dict[str, Any] | None]:
     out = []
     for event, sentiment in events:
         columns, state = history.apply_event(state, event, sentiment, max_events)
@@ -85,7 +89,7 @@ def test_columns_only_count_earlier_events_that_arrived() -> None:
 
 
 def test_redelivery_changes_no_count_and_no_state() -> None:
-    columns, state = run(EVENTS)
+    _, state = run(EVENTS)
     again, state_again = run([E3, E1, E4, E2], state)
     assert again == [EXPECTED["x:3"], EXPECTED["x:1"], EXPECTED["x:4"], EXPECTED["x:2"]]
     assert state_again == state

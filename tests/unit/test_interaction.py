@@ -126,7 +126,8 @@ def test_customer_property() -> None:
     inbound = Interaction.model_validate(event())
     assert inbound.customer == "115712"
     outbound = Interaction.model_validate(
-        event(direction="outbound", author_id="sprintcare", kind="reply", parent_id="x:0", customer_id="115712")
+        event(direction="outbound", author_id="sprintcare", kind="reply", parent_id="x:0",
+              customer_id="115712")
     )
     assert outbound.customer == "115712"
     broadcast = Interaction.model_validate(event(direction="outbound", author_id="sprintcare", kind="post"))
@@ -181,7 +182,9 @@ _keys = st.one_of(st.sampled_from(_FIELDS), st.text(min_size=1, max_size=10).fil
     base=st.booleans(),
     fields=st.dictionaries(_keys, _values, max_size=8),
 )
-def test_arbitrary_json_objects_validate_or_raise_validation_error(base: bool, fields: dict[str, Any]) -> None:
+def test_arbitrary_json_objects_validate_or_raise_validation_error(
+    base: bool, fields: dict[str, Any]
+) -> None:
     data = {**event(), **fields} if base else fields
     try:
         model = Interaction.model_validate_json(json.dumps(data))

@@ -192,7 +192,9 @@ def test_kinds_ids_and_times() -> None:
     reply = to_interaction(
         fields("1", "sprintcare", "False", "Tue Oct 31 22:10:47 +0000 2017", "@115712 hi", "2", "3"), CTX
     )
-    assert (reply.event_id, reply.parent_id, reply.kind, reply.direction) == ("x:1", "x:3", "reply", "outbound")
+    assert (reply.event_id, reply.parent_id, reply.kind, reply.direction) == (
+        "x:1", "x:3", "reply", "outbound",
+    )
     assert reply.created_at == datetime(2017, 10, 31, 22, 10, 47, tzinfo=UTC)
     assert (reply.brand, reply.conversation_id, reply.customer_id) == ("sprintcare", "x:3", "115712")
     assert reply.author_handle == "sprintcare" and reply.platform == "x"
@@ -206,8 +208,10 @@ def test_kinds_ids_and_times() -> None:
     assert mention.created_at == datetime(2017, 10, 31, 22, 8, 27, tzinfo=UTC)  # +0100 → UTC
     assert mention.customer_id == "115712" and mention.author_handle is None  # anonymised numeric author
 
-    post = to_interaction(fields("7", "sprintcare", "False", "Tue Oct 31 22:10:47 +0000 2017", "news", "", ""),
-                          Context("sprintcare", "x:7", None))
+    post = to_interaction(
+        fields("7", "sprintcare", "False", "Tue Oct 31 22:10:47 +0000 2017", "news", "", ""),
+        Context("sprintcare", "x:7", None),
+    )
     assert (post.kind, post.direction, post.customer_id) == ("post", "outbound", None)
 
     named = to_interaction(fields("8", "alice", "true", "Tue Oct 31 22:10:47 +0000 2017", "hi", "", "7"), CTX)

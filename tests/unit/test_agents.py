@@ -1,0 +1,388 @@
+"""The Faust agents of ``streams.app.Rapport``, run with Faust's agent test context: no broker.
+
+``agent.test_context()`` feeds messages to the agent through an in-memory channel and records what
+it yields. The Faust tables work there (the agent iterates a stream, so there is a current event;
+their changelog writes only go to the unstarted producer's buffer). What the agents *produce* is
+captured by replacing the topics' ``send`` with fakes that return an already-resolved future, like an
+acknowledged broker send; the warehouse is a fake ``Warehouse`` that records its inserts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from unittest.mock import AsyncMock
+
+import orjson
+import pytest
+
+import streams.app
+from schemas.contract import Table
+from streams.app import Rapport
+from streams.processing.pipeline import DictState, decode_enriched, encode_enriched, process_message
+from streams.processing.records import HEADER_FORMAT, RawMessage
+from streams.settings import Settings
+from streams.warehouse import Row, Warehouse, WarehouseError
+
+T = TypeVar("T")
+BRAND = b"acme"
+JSONL = [(HEADER_FORMAT, b"jsonl")]
+
+
+def run(coro: Awaitable[T]) -> T:
+    return asyncio.run(asyncio.wait_for(coro, timeout=20))
+
+
+def event(event_id: str, **fields: Any) -> bytes:
+    base = {
+        "event_id": event_id,
+        "platform": "x",
+        "brand": "acme",
+        "author_id": "cust1",
+        "direction": "inbound",
+        "kind": "mention",
+        "text": "@acme my order is late again, awful service",
+        "created_at": "2026-01-05T10:00:00Z",
+    }
+    return orjson.dumps(base | fields)
+
+
+def reply_to(parent: str, event_id: str, at: str = "2026-01-05T10:05:00Z") -> bytes:
+    return event(
+        event_id,
+        author_id="acme",
+        direction="outbound",
+        kind="reply",
+        text="So sorry! Please DM us your order number.",
+        parent_id=parent,
+        customer_id="cust1",
+        created_at=at,
+    )
+
+
+class RecordingWarehouse(Warehouse):
+    """Records the rows of every successful insert; the first ``failures`` inserts raise."""
+
+    url = "memory://recording"
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.attempts = 0
+        self.inserts: list[tuple[str, list[dict[str, Any]]]] = []
+        self.closed = False
+
+    def command(self, sql: str) -> None:
+        pass
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return []
+
+    def query_text(self, sql: str, fmt: str = "TSV") -> str:
+        return ""
+
+    def insert(self, table: Table, rows: Sequence[Row]) -> None:
+        self.attempts += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise WarehouseError("connection refused (fake)")
+        self.inserts.append((table.name, [dict(r) for r in rows]))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def table(self, name: str) -> list[dict[str, Any]]:
+        return [row for table, rows in self.inserts if table == name for row in rows]
+
+
+@dataclass
+class Sent:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+
+
+def capture_sends(rapport: Rapport) -> list[Sent]:
+    """Replace the output topics' ``send`` by fakes acknowledged at once; returns what gets sent."""
+    sent: list[Sent] = []
+
+    def fake(topic: str) -> AsyncMock:
+        async def send(*, key: bytes | None = None, value: bytes = b"", headers: Any = None, **_: Any) -> Any:
+            sent.append(Sent(topic, key, value, dict(headers or [])))
+            acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            acknowledged.set_result(None)
+            return acknowledged
+
+        return AsyncMock(side_effect=send)
+
+    rapport.enriched_topic.send = fake("enriched")  # type: ignore[method-assign]
+    rapport.dead_letter_topic.send = fake("dead-letter")  # type: ignore[method-assign]
+    return sent
+
+
+@asynccontextmanager
+async def rapport_app(tmp_path: Path, warehouse: Warehouse, **settings: Any) -> AsyncIterator[Rapport]:
+    """A ``Rapport`` built inside the running loop (Faust binds to it), closed afterwards."""
+    rapport = Rapport(Settings(data_dir=tmp_path, **settings), warehouse=warehouse)
+    try:
+        yield rapport
+    finally:
+        rapport.close()
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
+def enriched_value(*lines: bytes) -> bytes:
+    """What the process agent would send to the enriched topic for these jsonl lines."""
+    message = RawMessage(payload=b"\n".join(lines), format="jsonl", key="acme")
+    return encode_enriched(process_message(message, DictState(), lambda text: None, time.time()))
+
+
+# --- process --------------------------------------------------------------------------------------
+
+
+def test_process_sends_valid_rows_enriched_and_each_invalid_record_to_the_dead_letters(
+    tmp_path: Path,
+) -> None:
+    bad_json = b'{"event_id": "x:3", "platform"'
+    no_brand = orjson.dumps({k: v for k, v in orjson.loads(event("x:4")).items() if k != "brand"})
+    payload = b"\n".join([event("x:1"), bad_json, event("x:2", author_id="cust2"), no_brand]) + b"\n"
+
+    async def scenario() -> None:
+        async with rapport_app(tmp_path, RecordingWarehouse()) as rapport:
+            sent = capture_sends(rapport)
+            async with rapport.process_agent.test_context() as agent:
+                await agent.put(payload, key=BRAND, headers=JSONL)
+                assert agent.results[0] == 4  # records handled
+
+            enriched = [s for s in sent if s.topic == "enriched"]
+            assert len(enriched) == 1
+            assert enriched[0].key == BRAND
+            interactions, responses = decode_enriched(enriched[0].value)
+            assert [row["event_id"] for row in interactions] == ["x:1", "x:2"]
+            assert all(
+                row["brand"] == "acme" and row["conversation_id"] == row["event_id"] for row in interactions
+            )
+            assert interactions[0]["sentiment"] is not None and interactions[0]["sentiment"] < 0
+            assert responses == []
+
+            letters = [s for s in sent if s.topic == "dead-letter"]
+            assert [s.value for s in letters] == [bad_json, no_brand]  # original bytes, verbatim
+            assert all(s.key == BRAND for s in letters)
+            assert letters[0].headers["rapport-reason"].startswith(b"Invalid JSON")
+            assert letters[1].headers["rapport-reason"] == b"brand: Field required"
+            assert letters[0].headers[HEADER_FORMAT] == b"jsonl"
+            assert letters[0].headers["rapport-brand"] == b"acme"
+            assert letters[0].headers["rapport-source"] == b"rapport.raw/0/0/1"
+            assert letters[1].headers["rapport-source"] == b"rapport.raw/0/0/3"
+
+            p = rapport.progress
+            assert (p.raw_messages, p.records, p.interactions_out, p.dead_letters_out) == (1, 4, 2, 2)
+
+    run(scenario())
+
+
+def test_process_keeps_thread_state_in_faust_tables_across_messages(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rapport_app(tmp_path, RecordingWarehouse()) as rapport:
+            sent = capture_sends(rapport)
+            async with rapport.process_agent.test_context() as agent:
+                await agent.put(event("x:10") + b"\n", key=BRAND, headers=JSONL)
+                await agent.put(reply_to("x:10", "x:11") + b"\n", key=BRAND, headers=JSONL)
+                await agent.put(event("x:10") + b"\n", key=BRAND, headers=JSONL)  # redelivered
+
+            assert rapport.tables["reply_threads"]["acme\x1fx:10"] == {
+                "in": [1767607200, "cust1", "x:10"],
+                "r": [1767607500, "x:11"],
+            }
+            assert rapport.tables["conversation_roots"]["acme\x1fx:11"] == "x:10"
+            history = rapport.tables["customer_history"]["acme\x1fcust1"]
+            assert sorted(history["ev"]) == ["x:10", "x:11"]
+
+            decoded = [decode_enriched(s.value) for s in sent if s.topic == "enriched"]
+            assert len(decoded) == 3
+            (first, _), (second, responses), (again, no_responses) = decoded
+            assert responses == [
+                responses[0]
+                | {
+                    "inbound_id": "x:10",
+                    "reply_id": "x:11",
+                    "brand": "acme",
+                    "conversation_id": "x:10",
+                    "customer_id": "cust1",
+                    "response_seconds": 300,
+                }
+            ]
+            assert second[0]["conversation_id"] == "x:10"
+            assert second[0]["customer_prior_inbound"] == 1
+            assert no_responses == []  # the redelivery changes nothing
+            assert again[0]["customer_prior_inbound"] == first[0]["customer_prior_inbound"] == 0
+
+    run(scenario())
+
+
+def test_process_dead_letters_a_message_of_unknown_format(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rapport_app(tmp_path, RecordingWarehouse()) as rapport:
+            sent = capture_sends(rapport)
+            async with rapport.process_agent.test_context() as agent:
+                await agent.put(event("x:1"), key=BRAND, headers=[(HEADER_FORMAT, b"xml")])
+            assert [s.topic for s in sent] == ["dead-letter"]
+            assert sent[0].value == event("x:1")
+            assert sent[0].headers["rapport-reason"].startswith(b"format: unknown input format 'xml'")
+
+    run(scenario())
+
+
+def test_a_processing_failure_dead_letters_the_whole_message_and_the_agent_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = streams.app.process_message
+    calls = 0
+
+    def flaky(message: RawMessage, state: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        result = real(message, state, *args, **kwargs)  # writes (buffered) state, then fails
+        if calls == 1:
+            raise KeyError("boom")
+        return result
+
+    monkeypatch.setattr(streams.app, "process_message", flaky)
+    first = b"\n".join([event("x:1"), event("x:2")]) + b"\n"
+
+    async def scenario() -> None:
+        async with rapport_app(tmp_path, RecordingWarehouse()) as rapport:
+            sent = capture_sends(rapport)
+            async with rapport.process_agent.test_context() as agent:
+                await agent.put(first, key=BRAND, headers=JSONL)
+                assert [s.topic for s in sent] == ["dead-letter"]
+                letter = sent[0]
+                assert letter.value == first  # the whole raw message
+                assert letter.key == BRAND
+                assert letter.headers["rapport-reason"].startswith(b"processing failed")
+                assert letter.headers["rapport-reason"] == b"processing failed: KeyError: 'boom'"
+                assert letter.headers["rapport-source"] == b"rapport.raw/0/0/0"
+                assert dict(rapport.tables["customer_history"]) == {}  # the failed message's state is dropped
+
+                await agent.put(event("x:3") + b"\n", key=BRAND, headers=JSONL)
+                assert [s.topic for s in sent] == ["dead-letter", "enriched"]
+                rows, _ = decode_enriched(sent[1].value)
+                assert [row["event_id"] for row in rows] == ["x:3"]
+                assert agent.results == {0: 1, 1: 1}
+            p = rapport.progress
+            assert (p.raw_messages, p.interactions_out, p.dead_letters_out) == (2, 1, 1)
+
+    run(scenario())
+
+
+# --- sinks ----------------------------------------------------------------------------------------
+
+
+def test_sink_inserts_enriched_rows_into_interactions_and_responses(tmp_path: Path) -> None:
+    warehouse = RecordingWarehouse()
+    values = [
+        enriched_value(event("x:1"), event("x:2", author_id="cust2")),
+        enriched_value(event("x:3"), reply_to("x:3", "x:4")),
+        enriched_value(event("x:5")),
+    ]
+    expected_interactions = [row for value in values for row in decode_enriched(value)[0]]
+    expected_responses = [row for value in values for row in decode_enriched(value)[1]]
+    assert len(expected_responses) == 1
+
+    async def scenario() -> None:
+        # batches of up to two enriched messages (sink_batch_size / replay_chunk_records) or 50 ms;
+        # sink_batch_size also caps the rows per insert (2)
+        async with rapport_app(
+            tmp_path, warehouse, sink_batch_size=2, replay_chunk_records=1, sink_batch_seconds=0.05
+        ) as rapport:
+            async with rapport.sink_agent.test_context() as agent:
+                for value in values:
+                    await agent.put(value, key=BRAND, wait=False)
+                await eventually(lambda: len(warehouse.table("interactions")) == 5)
+                await asyncio.sleep(0.1)  # nothing more arrives
+            assert warehouse.table("interactions") == expected_interactions
+            assert warehouse.table("responses") == expected_responses
+            assert sum(agent.results.values()) == 5  # rows stored, per batch
+            assert (rapport.progress.interactions_stored, rapport.progress.responses_stored) == (5, 1)
+            assert rapport.progress.warehouse_errors == 0
+
+    run(scenario())
+
+
+def test_sink_retries_a_failing_warehouse_and_inserts_exactly_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = RecordingWarehouse(failures=2)
+    # the retries must reach the same warehouse: no reconnect from settings.warehouse_url
+    connects: list[str] = []
+
+    def connect(url: str) -> Warehouse:
+        connects.append(url)
+        return warehouse
+
+    monkeypatch.setattr(streams.app, "connect", connect)
+    value = enriched_value(event("x:1"), reply_to("x:1", "x:2"))
+
+    async def scenario() -> None:
+        async with rapport_app(
+            tmp_path, warehouse, sink_batch_size=1, replay_chunk_records=1, sink_retry_seconds=0.01
+        ) as rapport:
+            async with rapport.sink_agent.test_context() as agent:
+                await agent.put(value, key=BRAND)  # returns once the batch is stored
+            assert warehouse.attempts == 2 + 3  # two failures, then interactions ×2 and responses
+            assert [table for table, _ in warehouse.inserts] == ["interactions", "interactions", "responses"]
+            assert [r["event_id"] for r in warehouse.table("interactions")] == ["x:1", "x:2"]
+            assert [r["reply_id"] for r in warehouse.table("responses")] == ["x:2"]
+            assert rapport.progress.warehouse_errors == 2
+            assert rapport.progress.interactions_stored == 2
+            assert connects == []  # retried on the warehouse it was given
+
+    run(scenario())
+
+
+def test_dead_letters_from_process_reach_the_dead_letter_table(tmp_path: Path) -> None:
+    warehouse = RecordingWarehouse()
+    bad = [b"not json at all", event("x:2", kind="story_view")]
+
+    async def scenario() -> None:
+        async with rapport_app(
+            tmp_path, warehouse, sink_batch_size=2, replay_chunk_records=1, sink_batch_seconds=0.05
+        ) as rapport:
+            sent = capture_sends(rapport)
+            async with rapport.process_agent.test_context() as agent:
+                await agent.put(b"\n".join([event("x:1"), *bad]), key=BRAND, headers=JSONL)
+            letters = [s for s in sent if s.topic == "dead-letter"]
+            async with rapport.dead_letter_agent.test_context() as sink:
+                for letter in letters:
+                    await sink.put(
+                        letter.value, key=letter.key, headers=list(letter.headers.items()), wait=False
+                    )
+                await eventually(lambda: len(warehouse.table("dead_letters")) == 2)
+            rows = warehouse.table("dead_letters")
+            assert [row["original"] for row in rows] == bad
+            assert rows[0]["reason"].startswith("Invalid JSON")
+            assert rows[1]["reason"].startswith("kind:")
+            assert {row["brand"] for row in rows} == {"acme"}
+            assert {row["format"] for row in rows} == {"jsonl"}
+            assert [
+                (r["source_topic"], r["source_partition"], r["source_offset"], r["record_index"])
+                for r in rows
+            ] == [
+                ("rapport.raw", 0, 0, 1),
+                ("rapport.raw", 0, 0, 2),
+            ]
+            assert all(row["received_at"] > 1_700_000_000 for row in rows)
+            assert rapport.progress.dead_letters_stored == 2
+
+    run(scenario())
