@@ -72,9 +72,7 @@ INTERACTIONS = Table(
             "post, comment, reply, mention, direct_message (conversation) or reaction, share, follow "
             "(reach signals that never count as conversation).",
         ),
-        Column(
-            "text", "Nullable(String)", "The message text; NULL for events without text (reactions, follows)."
-        ),
+        Column("text", "Nullable(String)", "The message text; NULL for events without text (reactions, follows)."),
         Column("created_at", DATETIME, "When the event happened on the platform, UTC, second precision."),
         Column(
             "parent_id",
@@ -92,13 +90,9 @@ INTERACTIONS = Table(
             "The customer the event concerns: the author of an inbound event, the addressee of an outbound "
             "reply or direct message; NULL for brand broadcasts.",
         ),
-        Column(
-            "impressions", "Nullable(UInt64)", "Impressions reported by the platform, NULL when not given."
-        ),
+        Column("impressions", "Nullable(UInt64)", "Impressions reported by the platform, NULL when not given."),
         Column("likes", "Nullable(UInt64)", "Like count reported by the platform, NULL when not given."),
-        Column(
-            "shares", "Nullable(UInt64)", "Share/retweet count reported by the platform, NULL when not given."
-        ),
+        Column("shares", "Nullable(UInt64)", "Share/retweet count reported by the platform, NULL when not given."),
         Column("replies", "Nullable(UInt64)", "Reply count reported by the platform, NULL when not given."),
         Column(
             "sentiment",
@@ -125,7 +119,7 @@ INTERACTIONS = Table(
         Column(
             "customer_last_sentiment",
             "Nullable(Float32)",
-            "Sentiment of this customer's latest earlier inbound message to this brand; NULL if none.",
+            "Sentiment of this customer's latest earlier inbound message with text to this brand; NULL if none.",
         ),
         Column("ingested_at", DATETIME, "When Rapport computed the row (UTC)."),
         Column(
@@ -144,9 +138,7 @@ RESPONSES = Table(
     columns=(
         Column("inbound_id", "String", "event_id of the customer's inbound message."),
         Column("reply_id", "String", "event_id of the brand's first direct reply to it."),
-        Column(
-            "brand", "String", "The brand the inbound message was addressed to, which also wrote the reply."
-        ),
+        Column("brand", "String", "The brand the inbound message was addressed to, which also wrote the reply."),
         Column("platform", "String", "Platform of both messages."),
         Column("conversation_id", "String", "Root of the reply tree both messages belong to."),
         Column("customer_id", "String", "Author of the inbound message."),

@@ -9,7 +9,7 @@ collide; ``parent_id`` and ``conversation_id`` use the same form.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,6 +19,10 @@ Kind = Literal["post", "comment", "reply", "mention", "direct_message", "reactio
 
 #: Kinds that are conversation (somebody said something); the others are reach/vanity signals.
 CONVERSATIONAL_KINDS: frozenset[str] = frozenset({"post", "comment", "reply", "mention", "direct_message"})
+
+#: The range ClickHouse's DateTime stores (Unix seconds in 32 bits, unsigned).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2106, 2, 7, tzinfo=UTC)
 
 Platform = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 EventRef = Annotated[str, Field(min_length=3, max_length=256, pattern=r"^[a-z][a-z0-9_]{0,31}:\S+$")]
@@ -61,7 +65,13 @@ class Interaction(BaseModel):
     def _aware_utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("must include a timezone (e.g. '2017-10-31T22:10:47Z')")
-        return value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            value = EARLIEST - timedelta(seconds=1)  # reported as out of range below
+        if not EARLIEST <= value < LATEST:
+            raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Interaction:
@@ -94,4 +104,4 @@ def describe_validation_error(error: ValidationError) -> str:
         msg = item["msg"].removeprefix("Value error, ")
         # model-level errors already start with the field name
         parts.append(msg if loc == "(event)" and ":" in msg else f"{loc}: {msg}")
-    return "; ".join(parts)
+    return "; ".join(parts).replace("\r", "\\r").replace("\n", "\\n")  # one line, whatever the input

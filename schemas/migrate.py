@@ -64,10 +64,7 @@ def migrate(warehouse: _Executor, migrations: list[Migration] | None = None) -> 
     """Apply the migrations not applied yet, in order. Returns the ones applied now."""
     migrations = load_migrations() if migrations is None else migrations
     warehouse.command(LEDGER_DDL)
-    applied = {
-        int(str(v)): str(c)
-        for v, c in warehouse.rows("SELECT version, checksum FROM schema_migrations FINAL")
-    }
+    applied = {int(str(v)): str(c) for v, c in warehouse.rows("SELECT version, checksum FROM schema_migrations FINAL")}
     done = []
     for migration in migrations:
         if migration.version in applied:

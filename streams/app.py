@@ -74,10 +74,7 @@ class Progress:
 
     @property
     def settled(self) -> bool:
-        return (
-            self.interactions_stored >= self.interactions_out
-            and self.dead_letters_stored >= self.dead_letters_out
-        )
+        return self.interactions_stored >= self.interactions_out and self.dead_letters_stored >= self.dead_letters_out
 
 
 class FaustTableState:
@@ -131,9 +128,7 @@ def raw_message(event: Any) -> RawMessage:
 
 def dead_letter_from_message(message: Any) -> DeadLetter:
     headers = _headers(message)
-    topic, partition, offset, index = (
-        headers.get("rapport-source", b"///").decode().split("/") + ["", "", ""]
-    )[:4]
+    topic, partition, offset, index = ([*headers.get("rapport-source", b"///").decode().split("/"), "", "", ""])[:4]
     return DeadLetter(
         reason=headers.get("rapport-reason", b"").decode("utf-8", errors="replace"),
         format=headers.get(HEADER_FORMAT, b"").decode("utf-8", errors="replace"),
@@ -158,9 +153,7 @@ class Rapport:
         self._warehouse = warehouse
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-warehouse")
         s = settings
-        producer_batch: dict[str, Any] = (
-            {"producer_max_batch_size": 1} if s.producer_one_message_per_batch else {}
-        )
+        producer_batch: dict[str, Any] = {"producer_max_batch_size": 1} if s.producer_one_message_per_batch else {}
         self.app = faust.App(
             s.app_id,
             broker=[f"kafka://{b}" for b in s.broker_list],
@@ -198,9 +191,7 @@ class Rapport:
         }
         self.process_agent = self.app.agent(self.raw_topic, name="process")(self._process)
         self.sink_agent = self.app.agent(self.enriched_topic, name="sink")(self._sink)
-        self.dead_letter_agent = self.app.agent(self.dead_letter_topic, name="dead_letter_sink")(
-            self._dead_letter_sink
-        )
+        self.dead_letter_agent = self.app.agent(self.dead_letter_topic, name="dead_letter_sink")(self._dead_letter_sink)
         self._register_web()
 
     # --- warehouse -----------------------------------------------------------------------------
@@ -232,9 +223,7 @@ class Rapport:
                 self.progress.warehouse_errors += 1
                 # the server client reconnects by itself; rows already stored by a half-done batch are
                 # stored again, and the ReplacingMergeTree tables drop the copies
-                log.error(
-                    "warehouse insert failed, retrying in %ss: %s", self.settings.sink_retry_seconds, exc
-                )
+                log.error("warehouse insert failed, retrying in %ss: %s", self.settings.sink_retry_seconds, exc)
                 await asyncio.sleep(self.settings.sink_retry_seconds)
 
     # --- agents --------------------------------------------------------------------------------
@@ -263,9 +252,7 @@ class Rapport:
                     letter.reason,
                 )
                 pending.append(
-                    await self.dead_letter_topic.send(
-                        key=key, value=letter.original, headers=letter.headers()
-                    )
+                    await self.dead_letter_topic.send(key=key, value=letter.original, headers=letter.headers())
                 )
             for future in pending:
                 await future  # acknowledged by the broker before this input can be committed
@@ -320,9 +307,7 @@ class Rapport:
                 sql = (await request.text()).strip()
                 fmt = request.query.get("format", "TSV")
                 if not sql.lower().startswith(READ_ONLY_PREFIXES):
-                    return self.text(
-                        "only read-only queries (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN)\n", status=400
-                    )
+                    return self.text("only read-only queries (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN)\n", status=400)
                 try:
                     text = await rapport._in_warehouse_thread(rapport.warehouse.query_text, sql, fmt)
                 except WarehouseError as exc:

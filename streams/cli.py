@@ -62,15 +62,15 @@ def load_settings(**overrides: Any) -> Settings:
 def main() -> None:
     """Rapport: do brands talk with their customers, or only broadcast at them?"""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # the driver logs every refused connection with a traceback; Rapport reports it in one line
+    logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
 
 
 @main.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Local state (default .rapport).")
 @click.option("--replay", "replay_file", type=click.Path(path_type=Path), help="File to replay once up.")
 @click.option("--format", "fmt", type=click.Choice(["twcs", "jsonl"]), default="jsonl", show_default=True)
-@click.option(
-    "--exit-when-drained", is_flag=True, help="Exit once every replayed event is stored or dead-lettered."
-)
+@click.option("--exit-when-drained", is_flag=True, help="Exit once every replayed event is stored or dead-lettered.")
 @click.option("--drain-timeout", type=float, default=600.0, show_default=True, help="Seconds.")
 @clear_errors
 def up(
@@ -89,9 +89,7 @@ def up(
         f"\nsummary: events in {result.replayed}, stored {p.get('interactions_stored', 0)}, "
         f"dead-lettered {p.get('dead_letters_stored', 0)}"
     )
-    click.echo(
-        f'query it: rapport sql --data-dir {settings.data_dir} "SELECT count() FROM interactions FINAL"'
-    )
+    click.echo(f'query it: rapport sql --data-dir {settings.data_dir} "SELECT count() FROM interactions FINAL"')
 
 
 @main.command()
@@ -110,14 +108,12 @@ def worker() -> None:
 
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    wait_reachable(",".join(settings.broker_list), timeout=15)
+    wait_reachable(",".join(settings.broker_list), timeout=settings.kafka_connect_timeout)
     warehouse = connect(settings.warehouse_url)
     migrate(warehouse)
     rapport = Rapport(settings, warehouse)
     registration = settings.data_dir / WORKER_FILE
-    registration.write_text(
-        json.dumps({"pid": os.getpid(), "web": f"http://{settings.web_host}:{settings.web_port}"})
-    )
+    registration.write_text(json.dumps({"pid": os.getpid(), "web": f"http://{settings.web_host}:{settings.web_port}"}))
     try:
         faust.Worker(rapport.app, loglevel="warn", quiet=True).execute_from_commandline()
     finally:
@@ -156,7 +152,7 @@ def replay(file: Path, fmt: str, brokers: str | None, no_progress: bool) -> None
 
     settings = load_settings(kafka_brokers=brokers)
     next(iter(read_chunks(file, fmt, settings.replay_chunk_records)), None)  # bad file → exit 3 first
-    wait_reachable(settings.kafka_brokers, timeout=10)
+    wait_reachable(settings.kafka_brokers, timeout=settings.kafka_connect_timeout)
     sent = run(
         file,
         fmt,

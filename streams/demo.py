@@ -398,9 +398,7 @@ class _Generator:
             "customer_id": customer.author_id if customer else None,
         }
 
-    def conversation(
-        self, brand: Brand, customer: Customer, message: Interaction, tone: Tone, topic: str
-    ) -> None:
+    def conversation(self, brand: Brand, customer: Customer, message: Interaction, tone: Tone, topic: str) -> None:
         """The brand may answer ``message``; the customer may answer back; the brand may answer again."""
         persona, platform = brand.persona, customer.platform
         if self.rng.random() >= persona.answer_probability(customer.followers, tone):

@@ -398,9 +398,7 @@ def ensure_topics(bootstrap: str, topics: Sequence[TopicSpec], timeout: float = 
         if not absent:
             return
         if time.monotonic() >= deadline:
-            raise BrokerError(
-                f"topics {absent} were created on {bootstrap} but are not listed after {timeout:g}s"
-            )
+            raise BrokerError(f"topics {absent} were created on {bootstrap} but are not listed after {timeout:g}s")
         time.sleep(0.1)
 
 
@@ -570,9 +568,7 @@ class LocalBroker:
             try:
                 proc.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
-                log.warning(
-                    "tansu pid %d still running %gs after SIGINT; killing it", proc.pid, self.stop_timeout
-                )
+                log.warning("tansu pid %d still running %gs after SIGINT; killing it", proc.pid, self.stop_timeout)
                 proc.kill()
                 proc.wait()
             log.info("tansu on %s stopped (exit code %s)", self.bootstrap, proc.returncode)

@@ -90,11 +90,7 @@ def _twcs_records(data: bytes, path: Path) -> Iterator[SourceRecord]:
         context = contexts.get(fields["tweet_id"]) if fields is not None else None
         brand = (context.brand if context else None) or ""
         try:
-            at = (
-                datetime.strptime(fields["created_at"], twcs.TIME_FORMAT).timestamp()
-                if fields
-                else UNKNOWN_TIME
-            )
+            at = datetime.strptime(fields["created_at"], twcs.TIME_FORMAT).timestamp() if fields else UNKNOWN_TIME
         except ValueError:
             at = UNKNOWN_TIME
         yield brand, at, record, (context.to_json() if context else None)
@@ -121,9 +117,7 @@ def read_chunks(path: Path, fmt: str, chunk_records: int) -> Iterator[Chunk]:
     source = _jsonl_records(data) if fmt == "jsonl" else _twcs_records(data, path)
     open_chunks: dict[str, Chunk] = {}
     for brand, _, record, context in sorted(source, key=lambda r: r[1]):
-        chunk = open_chunks.setdefault(
-            brand, Chunk(key=brand, format=fmt, context=[] if fmt == "twcs" else None)
-        )
+        chunk = open_chunks.setdefault(brand, Chunk(key=brand, format=fmt, context=[] if fmt == "twcs" else None))
         chunk.records.append(record)
         if chunk.context is not None:
             chunk.context.append(context)
@@ -168,9 +162,7 @@ async def send_chunks(
 
     try:
         for chunk in chunks:
-            future = await producer.send(
-                topic, chunk.payload, key=chunk.key.encode(), headers=chunk.headers()
-            )
+            future = await producer.send(topic, chunk.payload, key=chunk.key.encode(), headers=chunk.headers())
             pending.append((future, len(chunk.records)))
             if len(pending) >= max_in_flight:
                 await settle()

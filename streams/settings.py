@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     # --- where things live -------------------------------------------------------------------
     data_dir: Path = Field(default=Path(".rapport"), description="Local state: chdb data, worker tables.")
     kafka_brokers: str = Field(default="127.0.0.1:9092", description="Comma-separated bootstrap servers.")
+    kafka_connect_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for the broker before giving up with exit code 4."
+    )
     clickhouse_url: str = Field(
         default="",
         description="chdb://PATH (embedded) or clickhouse://HOST:PORT/DB (server). "

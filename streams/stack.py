@@ -128,9 +128,7 @@ class WorkerProcess:
 
 
 def worker_sql(base_url: str, query: str, fmt: str = "TSV") -> str:
-    request = urllib.request.Request(
-        f"{base_url}/rapport/sql?format={fmt}", data=query.encode(), method="POST"
-    )
+    request = urllib.request.Request(f"{base_url}/rapport/sql?format={fmt}", data=query.encode(), method="POST")
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             return str(response.read().decode())

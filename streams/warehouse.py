@@ -110,9 +110,7 @@ class ChdbWarehouse(Warehouse):
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         out = self._query(sql, "JSONCompactEachRow").bytes()
         # String columns may hold arbitrary bytes (dead_letters.original): decode leniently
-        return [
-            tuple(orjson.loads(line.decode("utf-8", errors="replace"))) for line in out.splitlines() if line
-        ]
+        return [tuple(orjson.loads(line.decode("utf-8", errors="replace"))) for line in out.splitlines() if line]
 
     def query_text(self, sql: str, fmt: str = "TSV") -> str:
         return str(self._query(sql, fmt).bytes().decode("utf-8", errors="replace"))
@@ -212,9 +210,7 @@ class ServerWarehouse(Warehouse):
 
     def query_text(self, sql: str, fmt: str = "TSV") -> str:
         if fmt not in SUPPORTED_TEXT_FORMATS:  # before running the query
-            raise WarehouseError(
-                f"unsupported output format {fmt!r} for a server; use one of {SUPPORTED_TEXT_FORMATS}"
-            )
+            raise WarehouseError(f"unsupported output format {fmt!r} for a server; use one of {SUPPORTED_TEXT_FORMATS}")
         result, columns = self._execute(sql, with_column_types=True)
         return render_rows([c[0] for c in columns], result, fmt, [c[1] for c in columns])
 
@@ -353,12 +349,12 @@ def _json_text(value: Any, float32: bool) -> str:
     return orjson.dumps(_plain_text(value)).decode().replace("/", "\\/")
 
 
-def render_rows(
-    names: list[str], rows: Sequence[Sequence[Any]], fmt: str, types: Sequence[str] | None = None
-) -> str:
+def render_rows(names: list[str], rows: Sequence[Sequence[Any]], fmt: str, types: Sequence[str] | None = None) -> str:
     """Render rows in a few ClickHouse output formats (for servers reached over the native protocol).
 
-    The output matches what ClickHouse itself (chdb 26.x) prints for these formats: TSV escaping,
+    For scalar columns (strings, numbers, dates, enums, NULL) the output matches what ClickHouse itself
+    (chdb 26.x) prints for these formats; composite values (arrays, tuples), decimals and the Pretty
+    family are rendered more simply (Pretty: plain aligned columns). TSV escaping,
     CSV quoting of strings and dates, shortest float digits (``types``, the ClickHouse column types,
     tells Float32 columns apart), ``\\N``/``null`` for NULL. String values that are not valid UTF-8 are
     decoded with U+FFFD replacements, as ``ChdbWarehouse.query_text`` does.
@@ -367,9 +363,7 @@ def render_rows(
     if fmt == "JSONEachRow":
         keys = [_json_text(name, False) for name in names]
         return "".join(
-            "{"
-            + ",".join(f"{k}:{_json_text(v, f)}" for k, v, f in zip(keys, r, float32, strict=True))
-            + "}\n"
+            "{" + ",".join(f"{k}:{_json_text(v, f)}" for k, v, f in zip(keys, r, float32, strict=True)) + "}\n"
             for r in rows
         )
     if fmt in ("TSV", "TabSeparated", "TSVWithNames"):
@@ -385,12 +379,8 @@ def render_rows(
             ["NULL" if v is None else _tsv_text(v, f) for v, f in zip(r, float32, strict=True)] for r in rows
         ]
         widths = [max(len(row[i]) for row in cells) for i in range(len(names))]
-        return "".join(
-            " ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n" for row in cells
-        )
-    raise WarehouseError(
-        f"unsupported output format {fmt!r} for a server; use one of {SUPPORTED_TEXT_FORMATS}"
-    )
+        return "".join(" ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n" for row in cells)
+    raise WarehouseError(f"unsupported output format {fmt!r} for a server; use one of {SUPPORTED_TEXT_FORMATS}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ event_id), so they do not depend on the order events arrive in as long as the ea
 - ``customer_first_seen``: earliest created_at of any event between them (this one included);
 - ``customer_prior_inbound``: earlier inbound messages from the customer to the brand;
 - ``customer_replies_received``: earlier outbound brand messages addressed to the customer;
-- ``customer_last_sentiment``: sentiment of the latest earlier inbound message (None if none).
+- ``customer_last_sentiment``: sentiment of the latest earlier inbound message that has text (None if none).
 
 Idempotent: an event is remembered by its id, so a redelivered event changes no count.
 """

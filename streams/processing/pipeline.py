@@ -104,7 +104,7 @@ def process_message(
     state: State,
     score: Callable[[str | None], float | None],
     now: float,
-    options: Options = Options(),  # noqa: B008 - frozen dataclass
+    options: Options = Options(),
 ) -> ProcessResult:
     result = ProcessResult()
     now_s = int(now)

@@ -29,6 +29,7 @@ for an outbound row, the author of the nearest inbound ancestor (None for a bran
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,16 +80,15 @@ def parse_fields(record: bytes) -> dict[str, str]:
     except UnicodeDecodeError as exc:
         raise RecordError(f"record: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
     try:
-        rows = list(csv.reader(text.splitlines(keepends=True), strict=True))
+        # newline="": only \r and \n end CSV lines (str.splitlines would also split on U+2028 & co.)
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error as exc:
         raise RecordError(f"record: malformed CSV ({exc})") from exc
     if len(rows) != 1:
         raise RecordError(f"record: expected one CSV row, got {len(rows)}")
     values = rows[0]
     if len(values) != len(COLUMNS):
-        raise RecordError(
-            f"record: expected {len(COLUMNS)} columns ({', '.join(COLUMNS)}), got {len(values)}"
-        )
+        raise RecordError(f"record: expected {len(COLUMNS)} columns ({', '.join(COLUMNS)}), got {len(values)}")
     return dict(zip(COLUMNS, values, strict=True))
 
 
@@ -163,7 +163,7 @@ def resolve_context(rows: Sequence[dict[str, str]]) -> dict[str, Context]:
 def to_interaction(fields: dict[str, str], context: Context) -> Interaction:
     """One twcs row + its file context → an ``Interaction`` (``RecordError`` names the bad field)."""
     tweet_id = fields["tweet_id"].strip()
-    if not tweet_id.isdigit():
+    if not (tweet_id.isascii() and tweet_id.isdigit()):
         raise RecordError(f"tweet_id: expected a number, got {fields['tweet_id']!r}")
     inbound = fields["inbound"].strip().lower()
     if inbound not in ("true", "false"):
@@ -175,7 +175,7 @@ def to_interaction(fields: dict[str, str], context: Context) -> Interaction:
             f"created_at: expected like 'Tue Oct 31 22:10:47 +0000 2017', got {fields['created_at']!r}"
         ) from exc
     parent = fields["in_response_to_tweet_id"].strip()
-    if parent and not parent.isdigit():
+    if parent and not (parent.isascii() and parent.isdigit()):
         raise RecordError(f"in_response_to_tweet_id: expected a number, got {parent!r}")
     if context.brand is None:
         raise RecordError(

@@ -105,9 +105,7 @@ NULLS = {
 INTERACTION_ROWS = [
     interaction("x:1"),
     interaction("x:2", direction="outbound", kind="follow", author_id="acme", **NULLS),
-    interaction(
-        "x:3", kind="reaction", sentiment=1.0, customer_last_sentiment=0.0, created_at=T0 + 3_000_000
-    ),
+    interaction("x:3", kind="reaction", sentiment=1.0, customer_last_sentiment=0.0, created_at=T0 + 3_000_000),
 ]
 
 RESPONSE_ROWS = [
@@ -200,8 +198,7 @@ def test_migrate_twice_second_is_noop_and_columns_match_contract(server: ClickHo
         assert warehouse.rows("SELECT version, name FROM schema_migrations FINAL") == [(1, "core_tables")]
         for table in TABLES:
             columns = warehouse.rows(  # in table order (18.16's system.columns has no `position`)
-                "SELECT name, type FROM system.columns "
-                f"WHERE database = 'migrations' AND table = '{table.name}'"
+                f"SELECT name, type FROM system.columns WHERE database = 'migrations' AND table = '{table.name}'"
             )
             assert columns == [(c.name, c.type) for c in table.columns], table.name
     finally:
@@ -221,9 +218,7 @@ def test_migrate_twice_second_is_noop_and_columns_match_contract(server: ClickHo
 def test_interactions_round_trip(warehouse: Warehouse) -> None:
     warehouse.insert(INTERACTIONS, INTERACTION_ROWS)
     got = read_back(warehouse, INTERACTIONS, "event_id")
-    want = [
-        {c.name: expected_value(c.type, r[c.name]) for c in INTERACTIONS.columns} for r in INTERACTION_ROWS
-    ]
+    want = [{c.name: expected_value(c.type, r[c.name]) for c in INTERACTIONS.columns} for r in INTERACTION_ROWS]
     assert got == want
     # DateTime('UTC') stores exactly the Unix seconds given, whatever the server's own time zone
     assert warehouse.rows(
@@ -235,9 +230,7 @@ def test_interactions_round_trip(warehouse: Warehouse) -> None:
         ("x:3", T0 + 3_000_000, T0 - 86_400, "2023-12-19 15:33:20"),
     ]
     # Enum8 values given as strings are stored as the enum's codes
-    assert warehouse.rows(
-        "SELECT toInt8(direction), toInt8(kind) FROM interactions FINAL ORDER BY event_id"
-    ) == [
+    assert warehouse.rows("SELECT toInt8(direction), toInt8(kind) FROM interactions FINAL ORDER BY event_id") == [
         (1, 5),
         (2, 8),
         (1, 6),
@@ -254,14 +247,10 @@ def test_responses_round_trip(warehouse: Warehouse) -> None:
 def test_dead_letters_keep_original_bytes(warehouse: Warehouse) -> None:
     warehouse.insert(DEAD_LETTERS, DEAD_LETTER_ROWS)
     got = read_back(warehouse, DEAD_LETTERS, "record_index")
-    want = [
-        {c.name: expected_value(c.type, r[c.name]) for c in DEAD_LETTERS.columns} for r in DEAD_LETTER_ROWS
-    ]
+    want = [{c.name: expected_value(c.type, r[c.name]) for c in DEAD_LETTERS.columns} for r in DEAD_LETTER_ROWS]
     assert got == want
     # byte for byte, including bytes that are not UTF-8
-    hexes = warehouse.rows(
-        "SELECT hex(original), length(original) FROM dead_letters FINAL ORDER BY record_index"
-    )
+    hexes = warehouse.rows("SELECT hex(original), length(original) FROM dead_letters FINAL ORDER BY record_index")
     assert hexes == [(o.hex().upper(), len(o)) for o in ORIGINAL_BYTES]
 
 
@@ -350,10 +339,7 @@ def test_query_text_of_non_utf8_and_unsupported_format(warehouse: Warehouse) -> 
     warehouse.insert(DEAD_LETTERS, DEAD_LETTER_ROWS[:1])
     sql = "SELECT original FROM dead_letters FINAL"
     assert warehouse.query_text(sql, "TSV") == '{"text": "caf\ufffd \ufffd\ufffd"}\n'
-    assert (
-        warehouse.query_text(sql, "JSONEachRow")
-        == '{"original":"{\\"text\\": \\"caf\ufffd \ufffd\ufffd\\"}"}\n'
-    )
+    assert warehouse.query_text(sql, "JSONEachRow") == '{"original":"{\\"text\\": \\"caf\ufffd \ufffd\ufffd\\"}"}\n'
     with pytest.raises(WarehouseError, match="unsupported output format 'Parquet'"):
         warehouse.query_text(sql, "Parquet")
 
@@ -407,9 +393,7 @@ def test_kill_restart_keeps_data_and_insert_while_down_fails_fast(tmp_path: Path
         after = connect(url)
         try:
             assert migrate(after) == []
-            assert read_back(after, INTERACTIONS, "event_id") == read_back_expected(
-                INTERACTIONS, INTERACTION_ROWS
-            )
+            assert read_back(after, INTERACTIONS, "event_id") == read_back_expected(INTERACTIONS, INTERACTION_ROWS)
             assert after.scalar("SELECT count() FROM dead_letters FINAL") == len(DEAD_LETTER_ROWS)
             after.insert(RESPONSES, RESPONSE_ROWS)
             assert after.scalar("SELECT count() FROM responses FINAL") == len(RESPONSE_ROWS)

@@ -69,12 +69,12 @@ def expected_figures(path: Path) -> dict[str, tuple[int, int, float | None]]:
         if b is None:
             continue
         inbound[b] += 1
-        replies = [when[c["tweet_id"]] for c in children[r["tweet_id"]] if c["inbound"] == "False" and c["author_id"] == b]
+        replies = [
+            when[c["tweet_id"]] for c in children[r["tweet_id"]] if c["inbound"] == "False" and c["author_id"] == b
+        ]
         if replies:
             delays[b].append(max(0.0, (min(replies) - when[r["tweet_id"]]).total_seconds()))
-    return {
-        b: (inbound[b], len(delays[b]), statistics.median(delays[b]) if delays[b] else None) for b in inbound
-    }
+    return {b: (inbound[b], len(delays[b]), statistics.median(delays[b]) if delays[b] else None) for b in inbound}
 
 
 FIGURES_SQL = """
@@ -155,8 +155,9 @@ def test_twcs_figures_match_independent_computation_and_replay_is_idempotent(bro
         dead = count(worker, "SELECT count() FROM dead_letters FINAL")
         assert stored + dead == 5000
         assert count(worker, "SELECT count() FROM responses FINAL") == sum(v[1] for v in expected.values())
-        history = worker.sql("SELECT sum(customer_prior_inbound), sum(customer_replies_received) "
-                             "FROM interactions FINAL")
+        history = worker.sql(
+            "SELECT sum(customer_prior_inbound), sum(customer_replies_received) FROM interactions FINAL"
+        )
 
         # the same file again: every figure, count and history column stays the same
         assert send(settings, TWCS, "twcs") == 5000
@@ -164,8 +165,10 @@ def test_twcs_figures_match_independent_computation_and_replay_is_idempotent(bro
         assert figures(worker) == expected
         assert count(worker, "SELECT count() FROM interactions FINAL") == stored
         assert count(worker, "SELECT count() FROM dead_letters FINAL") == dead
-        assert worker.sql("SELECT sum(customer_prior_inbound), sum(customer_replies_received) "
-                          "FROM interactions FINAL") == history
+        assert (
+            worker.sql("SELECT sum(customer_prior_inbound), sum(customer_replies_received) FROM interactions FINAL")
+            == history
+        )
         # without FINAL the raw rows really are there twice: FINAL is what deduplicates
         assert count(worker, "SELECT count() FROM interactions") >= stored
     finally:
@@ -179,7 +182,7 @@ def test_worker_killed_mid_replay_ends_with_the_same_figures(broker, tmp_path):
     first = WorkerProcess(settings, tmp_path / "worker-1.log").start()
     try:
         send(settings, TWCS, "twcs")
-        wait_for(lambda: 500 < first.progress()["records"], 120, "the worker to be mid-replay")
+        wait_for(lambda: first.progress()["records"] > 500, 120, "the worker to be mid-replay")
         records_before_kill = first.progress()["records"]
     finally:
         first.kill()  # SIGKILL: no clean shutdown, uncommitted offsets are redelivered
@@ -189,8 +192,12 @@ def test_worker_killed_mid_replay_ends_with_the_same_figures(broker, tmp_path):
     try:
         valid = sum(v[0] for v in expected.values())  # not the exact row count: outbound rows count too
         wait_for(
-            lambda: count(second, "SELECT count() FROM interactions FINAL")
-            + count(second, "SELECT count() FROM dead_letters FINAL") == 5000 and second.progress()["settled"],
+            lambda: (
+                count(second, "SELECT count() FROM interactions FINAL")
+                + count(second, "SELECT count() FROM dead_letters FINAL")
+                == 5000
+                and second.progress()["settled"]
+            ),
             240,
             "every record to be stored after the restart",
         )
@@ -201,12 +208,12 @@ def test_worker_killed_mid_replay_ends_with_the_same_figures(broker, tmp_path):
 
 
 BAD_ROWS = (
-    b'900001,111,True,Not a date,@AcmeCare hello,,\n',
-    b'abc,111,True,Tue Oct 31 22:10:47 +0000 2017,@AcmeCare hi,,\n',
-    b'900003,111,Maybe,Tue Oct 31 22:10:47 +0000 2017,@AcmeCare hey,,\n',
-    b'900004,111,True\n',
-    b'900005,111,True,Tue Oct 31 22:10:47 +0000 2017,\xff\xfe broken bytes @AcmeCare,,\n',
-    b'900006,222,True,Tue Oct 31 22:11:47 +0000 2017,nobody addressed,,\n',
+    b"900001,111,True,Not a date,@AcmeCare hello,,\n",
+    b"abc,111,True,Tue Oct 31 22:10:47 +0000 2017,@AcmeCare hi,,\n",
+    b"900003,111,Maybe,Tue Oct 31 22:10:47 +0000 2017,@AcmeCare hey,,\n",
+    b"900004,111,True\n",
+    b"900005,111,True,Tue Oct 31 22:10:47 +0000 2017,\xff\xfe broken bytes @AcmeCare,,\n",
+    b"900006,222,True,Tue Oct 31 22:11:47 +0000 2017,nobody addressed,,\n",
 )
 
 
@@ -214,7 +221,7 @@ def test_bad_rows_are_dead_lettered_with_reason_and_bytes_and_the_worker_keeps_r
     header = b"tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
     good = (
         b'800001,333,True,Tue Oct 31 22:00:00 +0000 2017,"@AcmeCare my order, please",800002,\n'
-        b'800002,AcmeCare,False,Tue Oct 31 22:05:00 +0000 2017,@333 on it!,,800001\n'
+        b"800002,AcmeCare,False,Tue Oct 31 22:05:00 +0000 2017,@333 on it!,,800001\n"
     )
     path = tmp_path / "mixed.csv"
     path.write_bytes(header + good + b"".join(BAD_ROWS))
@@ -226,8 +233,12 @@ def test_bad_rows_are_dead_lettered_with_reason_and_bytes_and_the_worker_keeps_r
         assert (progress["interactions_stored"], progress["dead_letters_stored"]) == (2, 6)
         assert worker.sql("SELECT response_seconds FROM responses FINAL").strip() == "300"
 
-        letters = [orjson.loads(x) for x in worker.sql(
-            "SELECT reason, hex(original) AS original FROM dead_letters FINAL", "JSONEachRow").splitlines()]
+        letters = [
+            orjson.loads(x)
+            for x in worker.sql(
+                "SELECT reason, hex(original) AS original FROM dead_letters FINAL", "JSONEachRow"
+            ).splitlines()
+        ]
         by_original = {bytes.fromhex(x["original"]): x["reason"] for x in letters}
         assert set(by_original) == set(BAD_ROWS)
         assert by_original[BAD_ROWS[0]].startswith("created_at:")
@@ -244,10 +255,22 @@ def test_bad_rows_are_dead_lettered_with_reason_and_bytes_and_the_worker_keeps_r
 
         # the worker is still alive and processes the next input
         jsonl = tmp_path / "next.jsonl"
-        jsonl.write_text(orjson.dumps({
-            "event_id": "x:700001", "platform": "x", "brand": "AcmeCare", "author_id": "444",
-            "direction": "inbound", "kind": "mention", "text": "thanks!", "created_at": "2017-11-01T10:00:00Z",
-        }).decode() + "\n" + '{"event_id": "x:1", "brand": "AcmeCare"}\n')
+        jsonl.write_text(
+            orjson.dumps(
+                {
+                    "event_id": "x:700001",
+                    "platform": "x",
+                    "brand": "AcmeCare",
+                    "author_id": "444",
+                    "direction": "inbound",
+                    "kind": "mention",
+                    "text": "thanks!",
+                    "created_at": "2017-11-01T10:00:00Z",
+                }
+            ).decode()
+            + "\n"
+            + '{"event_id": "x:1", "brand": "AcmeCare"}\n'
+        )
         assert send(settings, jsonl, "jsonl") == 2
         progress = worker.wait_drained(10, timeout=60)
         assert (progress["interactions_stored"], progress["dead_letters_stored"]) == (3, 7)

@@ -170,9 +170,7 @@ def test_process_sends_valid_rows_enriched_and_each_invalid_record_to_the_dead_l
             assert enriched[0].key == BRAND
             interactions, responses = decode_enriched(enriched[0].value)
             assert [row["event_id"] for row in interactions] == ["x:1", "x:2"]
-            assert all(
-                row["brand"] == "acme" and row["conversation_id"] == row["event_id"] for row in interactions
-            )
+            assert all(row["brand"] == "acme" and row["conversation_id"] == row["event_id"] for row in interactions)
             assert interactions[0]["sentiment"] is not None and interactions[0]["sentiment"] < 0
             assert responses == []
 
@@ -365,9 +363,7 @@ def test_dead_letters_from_process_reach_the_dead_letter_table(tmp_path: Path) -
             letters = [s for s in sent if s.topic == "dead-letter"]
             async with rapport.dead_letter_agent.test_context() as sink:
                 for letter in letters:
-                    await sink.put(
-                        letter.value, key=letter.key, headers=list(letter.headers.items()), wait=False
-                    )
+                    await sink.put(letter.value, key=letter.key, headers=list(letter.headers.items()), wait=False)
                 await eventually(lambda: len(warehouse.table("dead_letters")) == 2)
             rows = warehouse.table("dead_letters")
             assert [row["original"] for row in rows] == bad
@@ -376,8 +372,7 @@ def test_dead_letters_from_process_reach_the_dead_letter_table(tmp_path: Path) -
             assert {row["brand"] for row in rows} == {"acme"}
             assert {row["format"] for row in rows} == {"jsonl"}
             assert [
-                (r["source_topic"], r["source_partition"], r["source_offset"], r["record_index"])
-                for r in rows
+                (r["source_topic"], r["source_partition"], r["source_offset"], r["record_index"]) for r in rows
             ] == [
                 ("rapport.raw", 0, 0, 1),
                 ("rapport.raw", 0, 0, 2),

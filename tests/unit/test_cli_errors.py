@@ -23,8 +23,12 @@ def environment(tmp: Path) -> dict[str, str]:
 
 def start(tmp: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", *args], cwd=REPO, env=environment(tmp),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "streams.cli", *args],
+        cwd=REPO,
+        env=environment(tmp),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -59,8 +63,7 @@ def valid_jsonl(tmp: Path) -> Path:
 @pytest.fixture(scope="module")
 def unreachable_broker(tmp: Path, valid_jsonl: Path) -> Iterator[subprocess.Popen[str]]:
     # `rapport replay` waits 10 s (hard-coded) for a broker: start it first, the other tests run meanwhile
-    process = start(tmp, "replay", str(valid_jsonl), "--format", "jsonl", "--brokers", "127.0.0.1:1",
-                     "--no-progress")
+    process = start(tmp, "replay", str(valid_jsonl), "--format", "jsonl", "--brokers", "127.0.0.1:1", "--no-progress")
     yield process
     if process.poll() is None:
         process.kill()
@@ -102,13 +105,6 @@ def test_sql_on_unreachable_server_exits_5(tmp: Path) -> None:
     assert last.startswith("rapport: error: ") and "unreachable" in last and "127.0.0.1:1" in last
 
 
-@pytest.mark.xfail(
-    reason="BUG streams/cli.py main() calls logging.basicConfig(WARNING), so clickhouse-driver's "
-    "'WARNING clickhouse_driver.connection: Failed to connect to 127.0.0.1:1' and its traceback reach "
-    "stderr before the one-line error (streams/warehouse.py _quiet_driver_logging's NullHandler does "
-    "not stop propagation to the root handler)",
-    strict=True,
-)
 def test_sql_on_unreachable_server_error_is_one_line(tmp: Path) -> None:
     result = rapport(tmp, "sql", "SELECT 1", "--clickhouse", "clickhouse://127.0.0.1:1/db")
     assert result.returncode == 5

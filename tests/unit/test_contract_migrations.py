@@ -58,8 +58,12 @@ def test_load_migrations_rejects_bad_names_and_duplicates(tmp_path: Path) -> Non
 
 
 def test_statements_split_on_semicolons_without_comments() -> None:
-    migration = Migration(7, "x", "-- a comment; with a semicolon\nCREATE TABLE IF NOT EXISTS a (x UInt8) "
-                                  "ENGINE = Memory;\n\n  -- another\nDROP TABLE IF EXISTS b;\n")
+    migration = Migration(
+        7,
+        "x",
+        "-- a comment; with a semicolon\nCREATE TABLE IF NOT EXISTS a (x UInt8) "
+        "ENGINE = Memory;\n\n  -- another\nDROP TABLE IF EXISTS b;\n",
+    )
     assert migration.statements() == [
         "CREATE TABLE IF NOT EXISTS a (x UInt8) ENGINE = Memory",
         "DROP TABLE IF EXISTS b",
@@ -89,8 +93,12 @@ class FakeWarehouse:
 
 def test_migrate_logic_order_checksum_and_interrupted_run() -> None:
     one = Migration(1, "one", "CREATE TABLE IF NOT EXISTS a (x UInt8) ENGINE = Memory")
-    two = Migration(2, "two", "CREATE TABLE IF NOT EXISTS b (x UInt8) ENGINE = Memory;\n"
-                              "CREATE TABLE IF NOT EXISTS c (x UInt8) ENGINE = Memory")
+    two = Migration(
+        2,
+        "two",
+        "CREATE TABLE IF NOT EXISTS b (x UInt8) ENGINE = Memory;\n"
+        "CREATE TABLE IF NOT EXISTS c (x UInt8) ENGINE = Memory",
+    )
     fake = FakeWarehouse(fail_on="TABLE IF NOT EXISTS c")
     with pytest.raises(RuntimeError):
         migrate(fake, [one, two])  # interrupted half-way through 0002
@@ -130,9 +138,7 @@ def test_fresh_directory_applies_every_migration_once(chdb: Migrated) -> None:
     assert [m.version for m in chdb.first] == [m.version for m in load_migrations()]
     assert chdb.first[0].version == 1
     assert chdb.second == []
-    ledger = chdb.warehouse.rows(
-        "SELECT version, name, checksum FROM schema_migrations FINAL ORDER BY version"
-    )
+    ledger = chdb.warehouse.rows("SELECT version, name, checksum FROM schema_migrations FINAL ORDER BY version")
     assert ledger == [(m.version, m.name, m.checksum) for m in load_migrations()]
 
 
@@ -167,8 +173,12 @@ def test_pipeline_rows_fit_the_tables(chdb: Migrated) -> None:
             b"not json \xff",
         ]
     )
-    result = process_message(RawMessage(payload=payload, format="jsonl", key="b", topic="t"), DictState(),
-                             lambda text: 0.25 if text else None, 1_700_000_000.0)
+    result = process_message(
+        RawMessage(payload=payload, format="jsonl", key="b", topic="t"),
+        DictState(),
+        lambda text: 0.25 if text else None,
+        1_700_000_000.0,
+    )
     assert (len(result.interactions), len(result.responses), len(result.dead_letters)) == (2, 1, 1)
     chdb.warehouse.insert(INTERACTIONS, result.interactions)
     chdb.warehouse.insert(RESPONSES, result.responses)
@@ -192,9 +202,7 @@ def test_pipeline_rows_fit_the_tables(chdb: Migrated) -> None:
 
 def test_data_contract_doc_is_generated_from_the_contract() -> None:
     if not DOC.exists():
-        pytest.fail(
-            f"{DOC.relative_to(REPO)} is missing: run `python -m schemas.contract > docs/data-contract.md`"
-        )
+        pytest.fail(f"{DOC.relative_to(REPO)} is missing: run `python -m schemas.contract > docs/data-contract.md`")
     assert DOC.read_text(encoding="utf-8") == render_markdown(), (
         "docs/data-contract.md is stale: run `python -m schemas.contract > docs/data-contract.md`"
     )
@@ -212,7 +220,7 @@ def test_rendered_markdown_lists_every_column() -> None:
 
 NAMES = ["n", "s", "z", "f", "t"]
 TYPES = ["UInt8", "String", "Nullable(String)", "Float32", "DateTime('UTC')"]
-ROWS = [(1, 'a\tb"c\\d\'e\nf', None, 0.1, datetime(2017, 10, 31, 22, 10, 47)), (22, "", "x/y", -2.5, None)]
+ROWS = [(1, "a\tb\"c\\d'e\nf", None, 0.1, datetime(2017, 10, 31, 22, 10, 47)), (22, "", "x/y", -2.5, None)]
 
 
 def test_render_json_each_row() -> None:
@@ -281,10 +289,8 @@ def test_render_rows_matches_chdb(chdb: Migrated, expr: str, value: Any, type_: 
 
 
 @pytest.mark.xfail(
-    reason="BUG streams/warehouse.py render_rows: differs from chdb 26.x, which its docstring promises to "
-    "match: TSV escapes the quotes of Array/Tuple elements a second time ([\\'a\\'] instead of ['a']); "
-    "CSV writes a Tuple as one quoted field instead of one field per element; JSONEachRow quotes "
-    "Decimals (\"1.5\" instead of 1.5); Pretty is a plain aligned table, not ClickHouse's boxed Pretty",
+    reason="known limitation, documented in render_rows: composite values, decimals and Pretty are "
+    "rendered more simply than ClickHouse does (TSV arrays/tuples, CSV tuples, JSON decimals, boxed Pretty)",
     strict=True,
 )
 @pytest.mark.parametrize(
@@ -297,9 +303,7 @@ def test_render_rows_matches_chdb(chdb: Migrated, expr: str, value: Any, type_: 
         ("1", 1, "UInt8", "Pretty"),
     ],
 )
-def test_render_rows_differences_from_chdb(
-    chdb: Migrated, expr: str, value: Any, type_: str, fmt: str
-) -> None:
+def test_render_rows_differences_from_chdb(chdb: Migrated, expr: str, value: Any, type_: str, fmt: str) -> None:
     expected = chdb.warehouse.query_text(f"SELECT {expr} AS v", fmt)
     assert render_rows(["v"], [(value,)], fmt, [type_]) == expected
 

@@ -79,9 +79,7 @@ def test_default_size_and_lines_are_json_lines_without_newlines(lines: list[byte
     assert all(isinstance(line, bytes) and b"\n" not in line and line for line in lines)
 
 
-def test_good_lines_are_canonical_interactions_in_the_window(
-    lines: list[bytes], good: list[Interaction]
-) -> None:
+def test_good_lines_are_canonical_interactions_in_the_window(lines: list[bytes], good: list[Interaction]) -> None:
     bad = len(lines) - len(good)
     assert 0.003 * len(lines) <= bad <= 0.008 * len(lines)
     start = demo.DEFAULT_START

@@ -23,21 +23,34 @@ def ts(seconds: int) -> int:
     return 1_500_000_000 + seconds
 
 
-def inbound(
-    event_id: str, seconds: int, kind: str = "mention", parent: str | None = None, **kw: Any
-) -> Interaction:
+def inbound(event_id: str, seconds: int, kind: str = "mention", parent: str | None = None, **kw: Any) -> Interaction:
     return Interaction(
-        event_id=event_id, platform="x", brand=BRAND, author_id=kw.pop("author", CUSTOMER),
-        direction="inbound", kind=kind, text=kw.pop("text", "hi"), created_at=at(seconds), parent_id=parent,
+        event_id=event_id,
+        platform="x",
+        brand=BRAND,
+        author_id=kw.pop("author", CUSTOMER),
+        direction="inbound",
+        kind=kind,
+        text=kw.pop("text", "hi"),
+        created_at=at(seconds),
+        parent_id=parent,
         **kw,
     )
 
 
 def outbound(event_id: str, seconds: int, parent: str | None, kind: str = "reply", **kw: Any) -> Interaction:
     return Interaction(
-        event_id=event_id, platform="x", brand=kw.pop("brand", BRAND), author_id=kw.pop("author", BRAND),
-        direction="outbound", kind=kind, text="hello", created_at=at(seconds), parent_id=parent,
-        customer_id=CUSTOMER, **kw,
+        event_id=event_id,
+        platform="x",
+        brand=kw.pop("brand", BRAND),
+        author_id=kw.pop("author", BRAND),
+        direction="outbound",
+        kind=kind,
+        text="hello",
+        created_at=at(seconds),
+        parent_id=parent,
+        customer_id=CUSTOMER,
+        **kw,
     )
 
 
@@ -138,8 +151,9 @@ EARLIER_REPLY = outbound("x:12", 1030, parent="x:10")
 LATER_REPLY = outbound("x:13", 1100, parent="x:10")
 
 
-def feed(events: list[Interaction], state: dict[str, Any] | None = None, now: int = 7
-         ) -> tuple[list[dict[str, Any] | None], dict[str, Any] | None]:
+def feed(
+    events: list[Interaction], state: dict[str, Any] | None = None, now: int = 7
+) -> tuple[list[dict[str, Any] | None], dict[str, Any] | None]:
     out = []
     for event in events:
         assert replies.thread_id_for(event) == "x:10"

@@ -70,9 +70,7 @@ OTHER_BRAND_REPLY = line(
     created_at=iso(30),
 )
 NOT_AN_OBJECT = b"[1, 2]"
-FOLLOW_UP = line(
-    event_id="x:103", author_id="alice", direction="inbound", parent_id="x:101", created_at=iso(120)
-)
+FOLLOW_UP = line(event_id="x:103", author_id="alice", direction="inbound", parent_id="x:101", created_at=iso(120))
 
 PAYLOAD = (
     b"\n".join(
@@ -93,9 +91,7 @@ PAYLOAD = (
 RECORDS = [START, BAD_JSON, BAD_KIND, SAME_BRAND_REPLY, OTHER_BRAND_REPLY, NOT_AN_OBJECT, FOLLOW_UP]
 
 
-def process(
-    payload: bytes = PAYLOAD, state: DictState | None = None, fmt: str = "jsonl", **kw: Any
-) -> ProcessResult:
+def process(payload: bytes = PAYLOAD, state: DictState | None = None, fmt: str = "jsonl", **kw: Any) -> ProcessResult:
     message = RawMessage(
         payload=payload,
         format=fmt,
@@ -209,9 +205,7 @@ def test_unknown_format_is_one_dead_letter_with_the_whole_payload() -> None:
 def test_twcs_records_with_and_without_context() -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(
-        ["3", "115712", "True", "Tue Oct 31 22:08:27 +0000 2017", "@sprintcare worst,\nsigh", "1", ""]
-    )
+    writer.writerow(["3", "115712", "True", "Tue Oct 31 22:08:27 +0000 2017", "@sprintcare worst,\nsigh", "1", ""])
     writer.writerow(["1", "sprintcare", "False", "Tue Oct 31 22:10:47 +0000 2017", "@115712 sorry", "", "3"])
     writer.writerow(["4", "115712", "True", "not a time", "x", "", ""])
     writer.writerow(["5", "115712", "True", "Tue Oct 31 22:12:47 +0000 2017", "no context", "", ""])
@@ -224,9 +218,7 @@ def test_twcs_records_with_and_without_context() -> None:
     result = process(payload, fmt="twcs", context=context)
     assert [r["event_id"] for r in result.interactions] == ["x:3", "x:1"]
     assert result.interactions[0]["text"] == "@sprintcare worst,\nsigh"
-    assert [(r["inbound_id"], r["reply_id"], r["response_seconds"]) for r in result.responses] == [
-        ("x:3", "x:1", 140)
-    ]
+    assert [(r["inbound_id"], r["reply_id"], r["response_seconds"]) for r in result.responses] == [("x:3", "x:1", 140)]
     assert [(d.record_index, d.reason.split(":")[0]) for d in result.dead_letters] == [
         (2, "created_at"),
         (3, "context"),
@@ -243,16 +235,11 @@ def test_real_sentiment_scorer() -> None:
     assert 0 < good <= 1 and -1 <= bad < 0
 
 
-@pytest.mark.xfail(
-    reason="BUG: an event dated outside ClickHouse DateTime's range (before 1970 or from 2106) passes "
-    "Interaction validation and process_message turns it into a row with created_at < 0; "
-    "ChdbWarehouse.insert then raises OverflowError (not WarehouseError) for the whole batch",
-    strict=True,
-)
 @pytest.mark.parametrize("created_at", ["1969-12-31T23:59:59Z", "2107-01-01T00:00:00Z"])
 def test_event_outside_the_datetime_range_is_dead_lettered(created_at: str) -> None:
-    result = process(line(event_id="x:1", author_id="alice", direction="inbound", kind="mention",
-                          created_at=created_at))
+    result = process(
+        line(event_id="x:1", author_id="alice", direction="inbound", kind="mention", created_at=created_at)
+    )
     assert result.interactions == []
     assert [d.reason.split(":")[0] for d in result.dead_letters] == ["created_at"]
 
@@ -282,8 +269,14 @@ def test_real_sample_accounts_for_every_row_and_replays_idempotently() -> None:
         dead = 0
         responses: list[dict[str, Any]] = []
         for offset, chunk in enumerate(chunks):
-            message = RawMessage(payload=chunk.payload, format="twcs", key=chunk.key, context=chunk.context,
-                                 topic="rapport.raw", offset=offset)
+            message = RawMessage(
+                payload=chunk.payload,
+                format="twcs",
+                key=chunk.key,
+                context=chunk.context,
+                topic="rapport.raw",
+                offset=offset,
+            )
             result = process_message(message, state, scorer.score, now)
             interactions.update((row["event_id"], row) for row in result.interactions)
             dead += len(result.dead_letters)
@@ -304,11 +297,17 @@ def test_real_sample_accounts_for_every_row_and_replays_idempotently() -> None:
     }
     assert responses2 == []  # a replay re-emits nothing: redelivered events change nothing
     # replays go in created_at order, so the second replay recomputes the same history columns
-    history_columns = ("customer_first_seen", "customer_prior_inbound", "customer_replies_received",
-                       "customer_last_sentiment", "sentiment", "conversation_id", "brand", "customer_id")
-    changed = [
-        e for e in interactions if any(interactions[e][c] != interactions2[e][c] for c in history_columns)
-    ]
+    history_columns = (
+        "customer_first_seen",
+        "customer_prior_inbound",
+        "customer_replies_received",
+        "customer_last_sentiment",
+        "sentiment",
+        "conversation_id",
+        "brand",
+        "customer_id",
+    )
+    changed = [e for e in interactions if any(interactions[e][c] != interactions2[e][c] for c in history_columns)]
     assert changed == []
 
     # the first conversation of the file, by hand. 115712 → sprintcare: 8 (21:45:10), 5 (21:49:35),
@@ -320,9 +319,19 @@ def test_real_sample_accounts_for_every_row_and_replays_idempotently() -> None:
     assert answered["x:3"] == ("x:1", 140)
     assert "x:2" not in answered
     first_seen = int(datetime(2017, 10, 31, 21, 45, 10, tzinfo=UTC).timestamp())
-    assert [(interactions[e]["customer_prior_inbound"], interactions[e]["customer_replies_received"],
-             interactions[e]["customer_first_seen"]) for e in ("x:8", "x:6", "x:5", "x:3", "x:1", "x:2")] == [
-        (0, 0, first_seen), (1, 0, first_seen), (1, 1, first_seen), (2, 2, first_seen), (3, 2, first_seen),
+    assert [
+        (
+            interactions[e]["customer_prior_inbound"],
+            interactions[e]["customer_replies_received"],
+            interactions[e]["customer_first_seen"],
+        )
+        for e in ("x:8", "x:6", "x:5", "x:3", "x:1", "x:2")
+    ] == [
+        (0, 0, first_seen),
+        (1, 0, first_seen),
+        (1, 1, first_seen),
+        (2, 2, first_seen),
+        (3, 2, first_seen),
         (3, 3, first_seen),
     ]
     assert interactions["x:2"]["customer_last_sentiment"] == interactions["x:3"]["sentiment"]

@@ -193,7 +193,10 @@ def test_kinds_ids_and_times() -> None:
         fields("1", "sprintcare", "False", "Tue Oct 31 22:10:47 +0000 2017", "@115712 hi", "2", "3"), CTX
     )
     assert (reply.event_id, reply.parent_id, reply.kind, reply.direction) == (
-        "x:1", "x:3", "reply", "outbound",
+        "x:1",
+        "x:3",
+        "reply",
+        "outbound",
     )
     assert reply.created_at == datetime(2017, 10, 31, 22, 10, 47, tzinfo=UTC)
     assert (reply.brand, reply.conversation_id, reply.customer_id) == ("sprintcare", "x:3", "115712")
@@ -203,7 +206,10 @@ def test_kinds_ids_and_times() -> None:
         fields("3", "115712", "True", "Tue Oct 31 23:08:27 +0100 2017", "@sprintcare worst", "1", ""), CTX
     )
     assert (mention.event_id, mention.parent_id, mention.kind, mention.direction) == (
-        "x:3", None, "mention", "inbound",
+        "x:3",
+        None,
+        "mention",
+        "inbound",
     )
     assert mention.created_at == datetime(2017, 10, 31, 22, 8, 27, tzinfo=UTC)  # +0100 → UTC
     assert mention.customer_id == "115712" and mention.author_handle is None  # anonymised numeric author
@@ -240,8 +246,9 @@ def test_bad_field_raises_record_error_naming_it(values: tuple[str, ...], field:
 
 def test_missing_brand_is_a_record_error_naming_brand() -> None:
     with pytest.raises(RecordError, match=r"^brand: no brand could be determined"):
-        to_interaction(fields("1", "a", "True", "Tue Oct 31 22:10:47 +0000 2017", "t", "", ""),
-                       Context(None, "x:1", "a"))
+        to_interaction(
+            fields("1", "a", "True", "Tue Oct 31 22:10:47 +0000 2017", "t", "", ""), Context(None, "x:1", "a")
+        )
 
 
 def test_parse_fields_errors_name_the_record() -> None:
@@ -262,13 +269,6 @@ def test_parse_fields_reads_quoted_multiline_text() -> None:
     )
 
 
-@pytest.mark.xfail(
-    reason="BUG streams/processing/twcs.py parse_fields: text.splitlines() also splits on U+2028, U+0085, "
-    "\\x0b, \\x0c, \\x1c-\\x1e, so csv.reader sees two rows and a valid tweet is rejected "
-    "('record: expected one CSV row, got 2')",
-    raises=RecordError,
-    strict=True,
-)
 @pytest.mark.parametrize("separator", ["\u2028", "\x85", "\x0c"])
 def test_parse_fields_keeps_unicode_line_separators_inside_text(separator: str) -> None:
     record = row(1, "cust", True, 0, f"first{separator}second").encode()
