@@ -28,6 +28,8 @@ from pathlib import Path
 from types import TracebackType
 from xml.sax.saxutils import escape
 
+from streams.localbroker import free_port
+
 BINARY_CANDIDATES: tuple[tuple[str, ...], ...] = (
     ("/usr/sbin/clickhouse-server",),  # Debian's package puts it here
     ("/usr/bin/clickhouse-server",),
@@ -125,13 +127,6 @@ def clickhouse_server_available() -> str | None:
     except ImportError:
         return "clickhouse-driver is not installed"
     return None
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 class ClickHouseServer:
