@@ -90,6 +90,17 @@ INTERACTIONS = Table(
             "The customer the event concerns: the author of an inbound event, the addressee of an outbound "
             "reply or direct message; NULL for brand broadcasts.",
         ),
+        Column(
+            "deleted",
+            "UInt8",
+            "1 when the platform reported the event removed: its text is then NULL (the row stays, so counts of "
+            "what happened do not change retroactively; filter with deleted = 0 for what is still visible).",
+        ),
+        Column(
+            "updated_at",
+            "Nullable(" + DATETIME + ")",
+            "When the platform reported this version (an edit or a removal); NULL for the original.",
+        ),
         Column("impressions", "Nullable(UInt64)", "Impressions reported by the platform, NULL when not given."),
         Column("likes", "Nullable(UInt64)", "Like count reported by the platform, NULL when not given."),
         Column("shares", "Nullable(UInt64)", "Share/retweet count reported by the platform, NULL when not given."),
@@ -125,7 +136,8 @@ INTERACTIONS = Table(
         Column(
             "_version",
             "UInt64",
-            "Internal: row version for deduplication (ingestion time in ms; the latest row of an event_id wins).",
+            "Internal: row version for deduplication: the platform time of this version in ms (updated_at, else "
+            "created_at), so the latest edit or removal wins whatever order deliveries arrive in.",
         ),
     ),
 )

@@ -55,14 +55,20 @@ class Interaction(BaseModel):
         description="The customer the event concerns: the author of an inbound event, the addressee of "
         "an outbound reply or message; None for a brand broadcast.",
     )
+    deleted: bool = Field(default=False, description="The platform reported the event removed (text dropped).")
+    updated_at: datetime | None = Field(
+        default=None, description="When the platform reported this version (an edit or removal); None for the original."
+    )
     impressions: Count | None = None
     likes: Count | None = None
     shares: Count | None = None
     replies: Count | None = None
 
-    @field_validator("created_at")
+    @field_validator("created_at", "updated_at")
     @classmethod
-    def _aware_utc(cls, value: datetime) -> datetime:
+    def _aware_utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("must include a timezone (e.g. '2017-10-31T22:10:47Z')")
         try:
@@ -84,7 +90,14 @@ class Interaction(BaseModel):
             raise ValueError("parent_id: an event cannot answer itself")
         if self.direction == "inbound" and self.customer_id not in (None, self.author_id):
             raise ValueError("customer_id: an inbound event's customer is its author")
+        if self.deleted and self.text is not None:
+            raise ValueError("text: a deleted event carries no text")
         return self
+
+    @property
+    def version_time(self) -> datetime:
+        """When this version of the event was reported: edits and removals are newer than the original."""
+        return self.updated_at or self.created_at
 
     @property
     def is_conversational(self) -> bool:

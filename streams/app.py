@@ -22,12 +22,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import faust
+import mode
 import orjson
 from faust.web import Request, Response, View
 
@@ -42,9 +43,13 @@ from streams.processing.pipeline import (
     encode_enriched,
     process_message,
 )
+from streams.edge import Edge
+from streams.processing.platforms import EMPTY_DIRECTORY, BrandDirectory
 from streams.processing.records import (
+    HEADER_BRAND,
     HEADER_CONTEXT,
     HEADER_FORMAT,
+    WEBHOOK_FORMATS,
     DeadLetter,
     ProcessResult,
     RawMessage,
@@ -65,6 +70,11 @@ class Progress:
 
     raw_messages: int = 0
     records: int = 0
+    replay_records: int = 0  # records of replayed files (jsonl, twcs)
+    webhook_messages: int = 0  # raw messages of the webhook formats processed
+    edge_messages: int = 0  # raw messages the webhook edge produced (see streams/edge.py)
+    edge_requests: int = 0
+    edge_rejected: int = 0
     interactions_out: int = 0
     dead_letters_out: int = 0
     interactions_stored: int = 0
@@ -74,7 +84,12 @@ class Progress:
 
     @property
     def settled(self) -> bool:
-        return self.interactions_stored >= self.interactions_out and self.dead_letters_stored >= self.dead_letters_out
+        """Everything produced is stored, and every raw message the edge produced was processed."""
+        return (
+            self.interactions_stored >= self.interactions_out
+            and self.dead_letters_stored >= self.dead_letters_out
+            and self.webhook_messages >= self.edge_messages
+        )
 
 
 class FaustTableState:
@@ -115,11 +130,13 @@ def raw_message(event: Any) -> RawMessage:
         except orjson.JSONDecodeError:
             context = None  # every record is then rejected with "context: missing or malformed"
     key = message.key.decode("utf-8", errors="replace") if isinstance(message.key, bytes) else ""
+    brand_filter = headers[HEADER_BRAND].decode("utf-8", errors="replace") if HEADER_BRAND in headers else None
     return RawMessage(
         payload=message.value if isinstance(message.value, bytes) else b"",
         format=headers.get(HEADER_FORMAT, b"").decode("utf-8", errors="replace"),
         key=key,
         context=context,
+        brand_filter=brand_filter,
         topic=message.topic,
         partition=message.partition,
         offset=message.offset,
@@ -149,7 +166,8 @@ class Rapport:
         self.settings = settings
         self.progress = Progress()
         self.scorer = SentimentScorer()
-        self.options = Options(history_max_events=settings.history_max_events)
+        self.brands = BrandDirectory.from_file(settings.brands_file) if settings.brands_file else EMPTY_DIRECTORY
+        self.options = Options(history_max_events=settings.history_max_events, brands=self.brands)
         self._warehouse = warehouse
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-warehouse")
         s = settings
@@ -192,6 +210,23 @@ class Rapport:
         self.process_agent = self.app.agent(self.raw_topic, name="process")(self._process)
         self.sink_agent = self.app.agent(self.enriched_topic, name="sink")(self._sink)
         self.dead_letter_agent = self.app.agent(self.dead_letter_topic, name="dead_letter_sink")(self._dead_letter_sink)
+        self.publisher = RawPublisher(settings)
+        self.edge = Edge(
+            x_secrets=s.split(s.x_consumer_secret),
+            meta_secrets=s.split(s.meta_app_secret),
+            meta_verify_tokens=s.split(s.meta_verify_token),
+            events_tokens=s.split(s.events_token),
+            brands=self.brands,
+            publish=self.publisher.publish,
+            max_bytes=s.webhook_max_bytes,
+        )
+        publisher = self.publisher
+
+        @self.app.service
+        class _PublisherLifecycle(mode.Service):
+            async def on_stop(self) -> None:
+                await publisher.stop()
+
         self._register_web()
 
     # --- warehouse -----------------------------------------------------------------------------
@@ -258,6 +293,10 @@ class Rapport:
                 await future  # acknowledged by the broker before this input can be committed
             self.progress.raw_messages += 1
             self.progress.records += result.records
+            if message.format in WEBHOOK_FORMATS:
+                self.progress.webhook_messages += 1
+            else:
+                self.progress.replay_records += result.records
             self.progress.interactions_out += len(result.interactions)
             self.progress.dead_letters_out += len(result.dead_letters)
             yield result.records
@@ -298,8 +337,11 @@ class Rapport:
                     assigned = len(rapport.app.consumer.assignment())
                 except Exception:  # consumer not started yet
                     assigned = 0
-                body = asdict(rapport.progress) | {"settled": rapport.progress.settled, "assigned": assigned}
-                return self.json(body)
+                edge = rapport.edge.counters
+                progress = rapport.progress
+                progress.edge_messages, progress.edge_requests = edge.messages, edge.requests
+                progress.edge_rejected = edge.rejected
+                return self.json(asdict(progress) | {"settled": progress.settled, "assigned": assigned})
 
         @self.app.page("/rapport/sql")
         class SqlView(View):
@@ -314,7 +356,69 @@ class Rapport:
                     return self.text(f"{exc}\n", status=400)
                 return self.text(text)
 
+        for path, handlers in _by_path(self.edge.routes()).items():
+            self.app.page(path)(_view_for(handlers))
+
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         if self._warehouse is not None:
             self._warehouse.close()
+
+
+class RawPublisher:
+    """The edge's own Kafka producer for the raw topic: batched (many concurrent requests share a
+    produce request), ``acks=all``, and ``publish`` returns only once the broker acknowledged."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._producer: Any = None
+        self._lock = asyncio.Lock()
+
+    async def _started(self) -> Any:
+        if self._producer is None:
+            async with self._lock:
+                if self._producer is None:
+                    from aiokafka import AIOKafkaProducer
+
+                    producer = AIOKafkaProducer(
+                        bootstrap_servers=self.settings.broker_list,
+                        acks="all",
+                        linger_ms=2,
+                        max_request_size=max(2 * self.settings.webhook_max_bytes, 1024 * 1024),
+                        request_timeout_ms=15_000,
+                    )
+                    await producer.start()
+                    self._producer = producer
+        return self._producer
+
+    async def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        producer = await self._started()
+        future = await producer.send(self.settings.topic_raw, value, key=key, headers=headers)
+        await future
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
+Handler = Callable[[Any], Awaitable[Any]]
+
+
+def _by_path(routes: list[tuple[str, str, Handler]]) -> dict[str, dict[str, Handler]]:
+    out: dict[str, dict[str, Handler]] = {}
+    for method, path, handler in routes:
+        out.setdefault(path, {})[method.lower()] = handler
+    return out
+
+
+def _view_for(handlers: dict[str, Handler]) -> type[View]:
+    """A Faust view whose HTTP methods call plain aiohttp handlers (the edge's)."""
+
+    def method(handler: Handler) -> Callable[[View, Request], Awaitable[Any]]:
+        async def call(self: View, request: Request) -> Any:
+            return await handler(request)
+
+        return call
+
+    return type("EdgeView", (View,), {name: method(handler) for name, handler in handlers.items()})

@@ -72,15 +72,23 @@ def main() -> None:
 @click.option("--format", "fmt", type=click.Choice(["twcs", "jsonl"]), default="jsonl", show_default=True)
 @click.option("--exit-when-drained", is_flag=True, help="Exit once every replayed event is stored or dead-lettered.")
 @click.option("--drain-timeout", type=float, default=600.0, show_default=True, help="Seconds.")
+@click.option("--web-port", type=int, default=None, help="Worker web server / webhooks port [default: 6066].")
+@click.option("--demo-webhooks", is_flag=True, help="Post signed demo webhook deliveries to the edge once up.")
 @clear_errors
 def up(
-    data_dir: Path | None, replay_file: Path | None, fmt: str, exit_when_drained: bool, drain_timeout: float
+    data_dir: Path | None,
+    replay_file: Path | None,
+    fmt: str,
+    exit_when_drained: bool,
+    drain_timeout: float,
+    web_port: int | None,
+    demo_webhooks: bool,
 ) -> None:
     """Run the whole pipeline locally: tansu broker, migrations, a worker, an optional replay."""
     from streams.stack import run_up
 
-    settings = load_settings(data_dir=data_dir)
-    result = run_up(settings, replay_file, fmt, exit_when_drained, drain_timeout)
+    settings = load_settings(data_dir=data_dir, web_port=web_port)
+    result = run_up(settings, replay_file, fmt, exit_when_drained, drain_timeout, demo_webhooks=demo_webhooks)
     p = result.progress
     if result.report:
         click.echo("\nTop brands by inbound messages (answered = first direct brand reply):")

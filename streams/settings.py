@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     sink_batch_seconds: float = Field(default=0.5, gt=0, description="Max wait before an insert.")
     sink_retry_seconds: float = Field(default=2.0, gt=0, description="Back-off when the warehouse fails.")
 
+    # --- webhooks (each secret/token setting is a comma-separated list, for rotation) -------------------
+    x_consumer_secret: str = Field(default="", description="X consumer secret(s); the first answers CRC checks.")
+    meta_app_secret: str = Field(default="", description="Meta app secret(s) for X-Hub-Signature-256.")
+    meta_verify_token: str = Field(default="", description="Meta subscription verify token(s).")
+    events_token: str = Field(default="", description="Bearer token(s) of the canonical /webhooks/events.")
+    brands_file: Path | None = Field(default=None, description="YAML/JSON: brand → platform → account ids.")
+    webhook_max_bytes: int = Field(default=1024 * 1024, ge=1, description="Largest webhook body accepted (413).")
+
     # --- replay --------------------------------------------------------------------------------
     replay_chunk_records: int = Field(default=200, ge=1, description="Records per raw Kafka message.")
 
@@ -62,9 +70,13 @@ class Settings(BaseSettings):
             raise ValueError("needs at least one host:port")
         return value
 
+    @staticmethod
+    def split(value: str) -> list[str]:
+        return [item.strip() for item in value.split(",") if item.strip()]
+
     @property
     def broker_list(self) -> list[str]:
-        return [b.strip() for b in self.kafka_brokers.split(",") if b.strip()]
+        return self.split(self.kafka_brokers)
 
     @property
     def warehouse_url(self) -> str:

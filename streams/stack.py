@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -100,12 +101,13 @@ class WorkerProcess:
         return worker_sql(self.base_url, query, fmt)
 
     def wait_drained(self, records: int, timeout: float) -> dict[str, Any]:
-        """Wait until ``records`` raw records were processed and everything produced is stored."""
+        """Wait until ``records`` replayed records and every accepted webhook were processed, and
+        everything produced is stored (in ClickHouse or the dead-letter topic)."""
         deadline = time.monotonic() + timeout
         progress: dict[str, Any] = {}
         while time.monotonic() < deadline:
             progress = self.progress()
-            if progress["records"] >= records and progress["settled"]:
+            if progress["replay_records"] >= records and progress["settled"]:
                 return progress
             time.sleep(0.2)
         raise StackError(f"not drained after {timeout:.0f}s: {progress}")
@@ -162,6 +164,29 @@ class _Stop(Exception):
     pass
 
 
+SECRETS_FILE = "webhook-secrets.env"
+SECRET_SETTINGS = ("x_consumer_secret", "meta_app_secret", "meta_verify_token", "events_token")
+
+
+def local_webhook_secrets(settings: Settings, data_dir: Path) -> tuple[Settings, Path | None]:
+    """Secrets for the local stack's webhooks: the configured ones, else generated once and kept in
+    ``DATA_DIR/webhook-secrets.env`` (mode 0600) so a platform or the demo can sign with them."""
+    missing = [name for name in SECRET_SETTINGS if not getattr(settings, name)]
+    if not missing:
+        return settings, None
+    path = data_dir / SECRETS_FILE
+    stored: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition("=")
+            stored[key.strip().removeprefix("RAPPORT_").lower()] = value.strip()
+    generated = {name: stored.get(name) or secrets.token_urlsafe(24) for name in missing}
+    merged = {name: getattr(settings, name) or generated.get(name, "") for name in SECRET_SETTINGS}
+    path.write_text("".join(f"RAPPORT_{name.upper()}={value}\n" for name, value in merged.items()))
+    path.chmod(0o600)
+    return settings.model_copy(update=generated), path
+
+
 def run_up(
     settings: Settings,
     replay_file: Path | None,
@@ -169,6 +194,7 @@ def run_up(
     exit_when_drained: bool,
     drain_timeout: float = 600.0,
     out: Any = sys.stdout,
+    demo_webhooks: bool = False,
 ) -> UpResult:
     """Start broker + worker, migrate, replay; then drain and stop, or run until SIGINT/SIGTERM."""
     from streams.replay import read_chunks, replay
@@ -179,6 +205,14 @@ def run_up(
     data_dir.mkdir(parents=True, exist_ok=True)
     if read_worker_file(data_dir):
         raise StackError(f"a Rapport worker is already running on {data_dir}; stop it first")
+    settings, secrets_path = local_webhook_secrets(settings, data_dir)
+    if secrets_path is not None:
+        print(f"webhook secrets: {secrets_path} (generated; set RAPPORT_X_CONSUMER_SECRET etc. to use yours)", file=out)
+    if settings.brands_file is None:
+        from streams.demo_webhooks import write_demo_brands
+
+        settings = settings.model_copy(update={"brands_file": write_demo_brands(data_dir / "brands.yaml")})
+        print(f"brands  {settings.brands_file} (the demo brands; set RAPPORT_BRANDS_FILE for yours)", file=out)
     warehouse = connect(settings.warehouse_url)
     applied = migrate(warehouse)
     warehouse.close()
@@ -223,6 +257,10 @@ def run_up(
                         settings.replay_chunk_records,
                     )
                     print(f"replayed {replayed} events from {replay_file}", file=out)
+                if demo_webhooks:
+                    from streams.demo_webhooks import post_demo_webhooks
+
+                    print(post_demo_webhooks(worker.base_url, settings), file=out)
                 if exit_when_drained:
                     progress = worker.wait_drained(replayed, drain_timeout)
                     report = worker.sql(REPORT_SQL, "PrettyCompactNoEscapes")

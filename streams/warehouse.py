@@ -75,6 +75,8 @@ def _arrow_column(column_type: str, values: list[Any]) -> Any:
         return pa.array(values, pa.uint64())
     if base in ("UInt32",):
         return pa.array(values, pa.uint32())
+    if base == "UInt8":
+        return pa.array(values, pa.uint8())
     if base == "Float32":
         return pa.array(values, pa.float32())
     if base == "String" and any(isinstance(v, bytes) for v in values):

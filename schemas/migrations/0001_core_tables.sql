@@ -17,6 +17,8 @@ CREATE TABLE IF NOT EXISTS interactions
     parent_id Nullable(String),
     conversation_id String,
     customer_id Nullable(String),
+    deleted UInt8,
+    updated_at Nullable(DateTime('UTC')),
     impressions Nullable(UInt64),
     likes Nullable(UInt64),
     shares Nullable(UInt64),

@@ -16,7 +16,22 @@ from pydantic import ValidationError
 
 from schemas.interaction import Interaction, describe_validation_error
 from streams.processing import history, replies, twcs
-from streams.processing.records import DeadLetter, ProcessResult, RawMessage, split_csv_records, split_lines
+from streams.processing.platforms import EMPTY_DIRECTORY, BrandDirectory, Parsed, canonical, meta, x
+from streams.processing.records import (
+    FORMATS,
+    WEBHOOK_FORMATS,
+    DeadLetter,
+    ProcessResult,
+    RawMessage,
+    split_csv_records,
+    split_lines,
+)
+
+PLATFORM_PARSERS: dict[str, Callable[[bytes, BrandDirectory], list[Parsed]]] = {
+    "x": x.parse,
+    "meta": meta.parse,
+    "events": canonical.parse,
+}
 
 HISTORY, THREADS, CONVERSATIONS = "customer_history", "reply_threads", "conversation_roots"
 STATE_TABLES = (HISTORY, THREADS, CONVERSATIONS)
@@ -45,12 +60,15 @@ class DictState:
 @dataclass(frozen=True)
 class Options:
     history_max_events: int = 500
+    brands: BrandDirectory = EMPTY_DIRECTORY
 
 
 # --- normalize ------------------------------------------------------------------------------------
 
 
-def parse_records(message: RawMessage) -> Iterator[tuple[int, bytes, Interaction | str]]:
+def parse_records(
+    message: RawMessage, brands: BrandDirectory = EMPTY_DIRECTORY
+) -> Iterator[tuple[int, bytes, Interaction | str]]:
     """(index, original bytes, interaction or rejection reason) for every record of a raw message."""
     if message.format == "jsonl":
         for index, line in enumerate(split_lines(message.payload)):
@@ -68,8 +86,13 @@ def parse_records(message: RawMessage) -> Iterator[tuple[int, bytes, Interaction
                 yield index, record, twcs.to_interaction(fields, context)
             except twcs.RecordError as exc:
                 yield index, record, str(exc)
+    elif message.format in PLATFORM_PARSERS:
+        for index, parsed in enumerate(PLATFORM_PARSERS[message.format](message.payload, brands)):
+            if message.brand_filter is None or parsed.brand == message.brand_filter:
+                yield index, parsed.original, parsed.result
     else:
-        yield 0, message.payload, f"format: unknown input format {message.format!r} (expected jsonl or twcs)"
+        known = ", ".join(FORMATS + WEBHOOK_FORMATS)
+        yield 0, message.payload, f"format: unknown input format {message.format!r} (expected one of {known})"
 
 
 def with_conversation(event: Interaction, state: State) -> Interaction:
@@ -84,18 +107,32 @@ def with_conversation(event: Interaction, state: State) -> Interaction:
     return event.model_copy(update={"conversation_id": root})
 
 
+def with_customer(event: Interaction, state: State) -> Interaction:
+    """A brand reply that does not name its customer (Meta's page replies) answers the author of the
+    inbound message it replies to, when that message was seen."""
+    if event.direction != "outbound" or event.customer_id is not None or event.parent_id is None:
+        return event
+    thread = state.get(THREADS, replies.thread_key(event.brand, event.parent_id))
+    if not thread or not thread.get("in"):
+        return event
+    return event.model_copy(update={"customer_id": thread["in"][1]})
+
+
 # --- enrich + match ------------------------------------------------------------------------------
 
 
 def interaction_row(
-    event: Interaction, sentiment: float | None, columns: history.HistoryColumns, now: int, version: int
+    event: Interaction, sentiment: float | None, columns: history.HistoryColumns, now: int
 ) -> dict[str, Any]:
     row = event.model_dump(mode="python")
+    row["customer_id"] = event.customer
     row["created_at"] = int(event.created_at.timestamp())
+    row["updated_at"] = int(event.updated_at.timestamp()) if event.updated_at else None
+    row["deleted"] = int(event.deleted)
     row["sentiment"] = sentiment
     row.update(columns.as_row())
     row["ingested_at"] = now
-    row["_version"] = version
+    row["_version"] = int(event.version_time.timestamp() * 1000)
     return row
 
 
@@ -108,8 +145,7 @@ def process_message(
 ) -> ProcessResult:
     result = ProcessResult()
     now_s = int(now)
-    version = int(now * 1000)
-    for index, original, parsed in parse_records(message):
+    for index, original, parsed in parse_records(message, options.brands):
         if isinstance(parsed, str):
             result.dead_letters.append(
                 DeadLetter(
@@ -125,7 +161,7 @@ def process_message(
                 )
             )
             continue
-        event = with_conversation(parsed, state)
+        event = with_customer(with_conversation(parsed, state), state)
         sentiment = score(event.text)
 
         columns = history.HistoryColumns()
@@ -136,7 +172,7 @@ def process_message(
                 state.get(HISTORY, key), event, sentiment, options.history_max_events
             )
             state.set(HISTORY, key, new_state)
-        result.interactions.append(interaction_row(event, sentiment, columns, now_s, version))
+        result.interactions.append(interaction_row(event, sentiment, columns, now_s))
 
         thread = replies.thread_id_for(event)
         if thread is not None:

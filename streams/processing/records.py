@@ -6,7 +6,9 @@ replayed file (several records of one brand), later a webhook body. Its headers 
 - ``rapport-format``: ``jsonl`` (one canonical ``Interaction`` JSON per line) or ``twcs`` (CSV rows of
   the Customer Support on Twitter data set, without the header line);
 - ``rapport-context`` (twcs only): JSON list, one entry per record, of what only the whole file can
-  tell (the brand, the conversation root, the customer); see ``streams/processing/twcs.py``.
+  tell (the brand, the conversation root, the customer); see ``streams/processing/twcs.py``;
+- ``rapport-brand`` (webhooks: ``x``, ``meta``, ``events``): the body is stored verbatim once per brand
+  it concerns; this copy carries only the events of that brand (see ``streams/edge.py``).
 
 Packing many records per message is what lets one worker go past Faust's per-message cost.
 """
@@ -17,9 +19,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-FORMATS = ("jsonl", "twcs")
+FORMATS = ("jsonl", "twcs")  # files that can be replayed
+WEBHOOK_FORMATS = ("x", "meta", "events")  # bodies stored verbatim by the webhook edge
 HEADER_FORMAT = "rapport-format"
 HEADER_CONTEXT = "rapport-context"
+HEADER_BRAND = "rapport-brand"  # webhook copies: only this brand's events are parsed from the body
+HEADER_RECEIVED_AT = "rapport-received-at"
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class RawMessage:
     format: str
     key: str = ""
     context: list[Any] | None = None
+    brand_filter: str | None = None
     topic: str = ""
     partition: int = 0
     offset: int = 0
@@ -57,7 +63,7 @@ class DeadLetter:
             (HEADER_FORMAT, self.format.encode()),
             ("rapport-brand", self.brand.encode()),
             ("rapport-source", source.encode()),
-            ("rapport-received-at", str(self.received_at).encode()),
+            (HEADER_RECEIVED_AT, str(self.received_at).encode()),
         ]
 
     def row(self) -> dict[str, Any]:

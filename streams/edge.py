@@ -1,0 +1,227 @@
+"""The ingestion edge: platform webhooks on the worker's web server, feeding the raw topic.
+
+Endpoints (aiohttp handlers; ``streams/app.py`` mounts them on Faust's web server):
+
+- ``GET  /webhooks/x?crc_token=T``  → ``{"response_token": "sha256=" + base64(HMAC-SHA256(secret, T))}``
+- ``POST /webhooks/x``              header ``x-twitter-webhooks-signature: sha256=<base64 HMAC of the body>``
+- ``GET  /webhooks/meta?hub.mode=subscribe&hub.verify_token=V&hub.challenge=C`` → ``C`` when V matches, else 403
+- ``POST /webhooks/meta``           header ``X-Hub-Signature-256: sha256=<hex HMAC of the body>``
+- ``POST /webhooks/events``         header ``Authorization: Bearer <token>``: a JSON batch of canonical events
+
+What a platform can rely on:
+
+- ``200`` only after the raw body is acknowledged by Kafka (``acks=all``): a 200 means it cannot be lost.
+  The body is stored verbatim; parsing happens in the worker, so a parser bug can be fixed and the raw
+  topic replayed. A correctly signed body that does not parse still gets 200 (the platform stops
+  retrying) and reaches the dead-letter topic with the reason and the original bytes.
+- Missing/wrong signature → 401, nothing produced. Body over ``RAPPORT_WEBHOOK_MAX_BYTES`` → 413.
+  Content type other than JSON → 415. Kafka unavailable → 503 (the platform retries later).
+- Signatures are compared in constant time (``hmac.compare_digest``) against every configured secret,
+  so secrets can be rotated (old and new accepted at once).
+- A body whose events belong to several brands (a Meta batch for several pages) is produced once per
+  brand, keyed by that brand, with header ``rapport-brand``: each copy is verbatim, and the worker
+  owning that brand's partition parses only that brand's events. Unknown accounts go with key ``""``
+  and are dead-lettered by the worker ("… is not in the brands file").
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from aiohttp import web
+
+from streams.processing.platforms import BrandDirectory
+from streams.processing.records import HEADER_BRAND, HEADER_FORMAT, HEADER_RECEIVED_AT
+
+log = logging.getLogger("rapport.edge")
+
+#: publish(key, value, headers) returns once the broker acknowledged the message.
+Publish = Callable[[bytes, bytes, list[tuple[str, bytes]]], Awaitable[None]]
+
+
+# --- signatures (pure) ------------------------------------------------------------------------------
+
+
+def x_signature(secret: str, payload: bytes) -> str:
+    """X's signature of a body or CRC token: ``sha256=`` + base64(HMAC-SHA256(consumer secret, payload))."""
+    digest = hmac.new(secret.encode(), payload, hashlib.sha256).digest()
+    return "sha256=" + base64.b64encode(digest).decode()
+
+
+def meta_signature(secret: str, payload: bytes) -> str:
+    """Meta's ``X-Hub-Signature-256``: ``sha256=`` + hex(HMAC-SHA256(app secret, body))."""
+    return "sha256=" + hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+
+
+def signature_matches(
+    sign: Callable[[str, bytes], str], secrets: Sequence[str], header: str | None, body: bytes
+) -> bool:
+    """True when ``header`` is the signature of ``body`` under any of ``secrets`` (constant time per secret)."""
+    if not header or not secrets:
+        return False
+    given = header.strip().encode()
+    matched = False
+    for secret in secrets:  # no early exit: the time does not tell which secret matched
+        matched |= hmac.compare_digest(sign(secret, body).encode(), given)
+    return matched
+
+
+def token_matches(tokens: Sequence[str], given: str | None) -> bool:
+    if not given or not tokens:
+        return False
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(token.encode(), given.encode())
+    return matched
+
+
+# --- the edge ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class EdgeCounters:
+    requests: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    messages: int = 0  # raw messages produced (one per brand of an accepted body)
+
+
+@dataclass
+class Edge:
+    x_secrets: Sequence[str]
+    meta_secrets: Sequence[str]
+    meta_verify_tokens: Sequence[str]
+    events_tokens: Sequence[str]
+    brands: BrandDirectory
+    publish: Publish
+    max_bytes: int = 1024 * 1024
+    counters: EdgeCounters = field(default_factory=EdgeCounters)
+
+    def routes(self) -> list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]]:
+        return [
+            ("GET", "/webhooks/x", self.x_crc),
+            ("POST", "/webhooks/x", self.x_post),
+            ("GET", "/webhooks/meta", self.meta_verify),
+            ("POST", "/webhooks/meta", self.meta_post),
+            ("POST", "/webhooks/events", self.events_post),
+        ]
+
+    # --- verification handshakes ---
+
+    async def x_crc(self, request: web.Request) -> web.StreamResponse:
+        token = request.query.get("crc_token")
+        if not token:
+            return _error(400, "crc_token is required")
+        if not self.x_secrets:
+            return _error(503, "X webhooks are not configured (RAPPORT_X_CONSUMER_SECRET)")
+        # the CRC is answered with the current (first) secret
+        return web.json_response({"response_token": x_signature(self.x_secrets[0], token.encode())})
+
+    async def meta_verify(self, request: web.Request) -> web.StreamResponse:
+        if request.query.get("hub.mode") != "subscribe" or not token_matches(
+            self.meta_verify_tokens, request.query.get("hub.verify_token")
+        ):
+            return _error(403, "verification failed")
+        return web.Response(text=request.query.get("hub.challenge", ""), content_type="text/plain")
+
+    # --- deliveries ---
+
+    async def x_post(self, request: web.Request) -> web.StreamResponse:
+        from streams.processing.platforms import x
+
+        return await self._deliver(
+            request,
+            "x",
+            x,
+            lambda body: signature_matches(
+                x_signature, self.x_secrets, request.headers.get("x-twitter-webhooks-signature"), body
+            ),
+        )
+
+    async def meta_post(self, request: web.Request) -> web.StreamResponse:
+        from streams.processing.platforms import meta
+
+        return await self._deliver(
+            request,
+            "meta",
+            meta,
+            lambda body: signature_matches(
+                meta_signature, self.meta_secrets, request.headers.get("x-hub-signature-256"), body
+            ),
+        )
+
+    async def events_post(self, request: web.Request) -> web.StreamResponse:
+        from streams.processing.platforms import canonical
+
+        auth = request.headers.get("authorization", "")
+        bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+        return await self._deliver(request, "events", canonical, lambda body: token_matches(self.events_tokens, bearer))
+
+    async def _deliver(
+        self, request: web.Request, fmt: str, parser: ModuleType, verified: Callable[[bytes], bool]
+    ) -> web.StreamResponse:
+        self.counters.requests += 1
+        response = await self._check_and_read(request)
+        if isinstance(response, web.StreamResponse):
+            self.counters.rejected += 1
+            return response
+        body = response
+        if not verified(body):
+            self.counters.rejected += 1
+            return _error(401, "missing or invalid signature")
+        keys: set[str] = parser.brands_in(body, self.brands)
+        received = str(int(time.time() * 1000)).encode()
+        try:
+            for brand in sorted(keys) or [""]:
+                headers = [
+                    (HEADER_FORMAT, fmt.encode()),
+                    (HEADER_BRAND, brand.encode()),
+                    (HEADER_RECEIVED_AT, received),
+                ]
+                await self.publish(brand.encode(), body, headers)
+                self.counters.messages += 1
+        except Exception as exc:  # the platform will retry: nothing was acknowledged to it
+            log.error("could not store a %s webhook in Kafka: %s", fmt, exc)
+            return _error(503, "temporarily unable to store the event; retry later")
+        self.counters.accepted += 1
+        return web.json_response({"accepted": True})
+
+    async def _check_and_read(self, request: web.Request) -> bytes | web.StreamResponse:
+        if request.content_length is not None and request.content_length > self.max_bytes:
+            return _error(413, f"body over {self.max_bytes} bytes")
+        if request.content_type not in ("application/json", "text/json") and not request.content_type.endswith("+json"):
+            return _error(415, "content type must be application/json")
+        try:
+            body = await request.content.read(self.max_bytes + 1)
+            if len(body) > self.max_bytes:
+                return _error(413, f"body over {self.max_bytes} bytes")
+            # drain what a lying Content-Length left unread, bounded by the limit above
+            while len(body) <= self.max_bytes and not request.content.at_eof():
+                chunk = await request.content.read(self.max_bytes + 1 - len(body))
+                if not chunk:
+                    break
+                body += chunk
+            if len(body) > self.max_bytes:
+                return _error(413, f"body over {self.max_bytes} bytes")
+        except (web.HTTPException, ConnectionError, ValueError) as exc:
+            return _error(400, f"could not read the body: {type(exc).__name__}")
+        return body
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def build_app(edge: Edge) -> web.Application:
+    """A standalone aiohttp application with the edge's routes (tests, benchmarks)."""
+    app = web.Application(client_max_size=edge.max_bytes * 2)
+    for method, path, handler in edge.routes():
+        app.router.add_route(method, path, handler)
+    return app

@@ -1,0 +1,100 @@
+"""Platform webhook payloads → canonical ``Interaction``s (pure; no HTTP, no Kafka).
+
+A webhook body is kept verbatim in the raw topic; these parsers run in the worker. Each returns one
+:class:`Parsed` per event found in the body: the brand it belongs to (``""`` when the platform account is
+not in the brands file) and either an ``Interaction`` or the reason it was rejected, with the event's
+own bytes (the event object re-serialised; the whole body when it does not parse at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from schemas.interaction import Interaction
+
+PLATFORMS = ("x", "facebook", "instagram")
+
+
+class BrandsFileError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Parsed:
+    brand: str
+    original: bytes
+    result: Interaction | str
+
+    @property
+    def ok(self) -> bool:
+        return isinstance(self.result, Interaction)
+
+
+@dataclass(frozen=True)
+class BrandDirectory:
+    """Which brand each platform account id belongs to (``RAPPORT_BRANDS_FILE``)."""
+
+    accounts: Mapping[str, Mapping[str, frozenset[str]]]  # brand -> platform -> account ids
+
+    def brand_for(self, platform: str, account_id: str | int | None) -> str | None:
+        if account_id is None:
+            return None
+        account = str(account_id)
+        for brand, platforms in self.accounts.items():
+            if account in platforms.get(platform, ()):
+                return brand
+        return None
+
+    def is_account_of(self, brand: str, platform: str, account_id: str | int | None) -> bool:
+        return account_id is not None and str(account_id) in self.accounts.get(brand, {}).get(platform, ())
+
+    @property
+    def brands(self) -> frozenset[str]:
+        return frozenset(self.accounts)
+
+    @classmethod
+    def from_mapping(cls, data: Any) -> BrandDirectory:
+        """``{"brands": {"acme": {"x": ["2244994945"], "facebook": [...], "instagram": [...]}}}``."""
+        if not isinstance(data, dict) or not isinstance(data.get("brands"), dict):
+            raise BrandsFileError('expected {"brands": {BRAND: {PLATFORM: [ACCOUNT_ID, ...]}}}')
+        accounts: dict[str, dict[str, frozenset[str]]] = {}
+        owner: dict[tuple[str, str], str] = {}
+        for brand, platforms in data["brands"].items():
+            if not isinstance(platforms, dict):
+                raise BrandsFileError(f"brands.{brand}: expected a mapping of platform to account ids")
+            accounts[str(brand)] = {}
+            for platform, ids in platforms.items():
+                if platform not in PLATFORMS:
+                    raise BrandsFileError(f"brands.{brand}.{platform}: unknown platform (use {', '.join(PLATFORMS)})")
+                if not isinstance(ids, list) or not ids:
+                    raise BrandsFileError(f"brands.{brand}.{platform}: expected a non-empty list of account ids")
+                for account in map(str, ids):
+                    if (platform, account) in owner and owner[(platform, account)] != brand:
+                        other = owner[(platform, account)]
+                        raise BrandsFileError(
+                            f"brands.{brand}.{platform}: account {account} already belongs to {other}"
+                        )
+                    owner[(platform, account)] = str(brand)
+                accounts[str(brand)][platform] = frozenset(map(str, ids))
+        return cls(accounts)
+
+    @classmethod
+    def from_file(cls, path: Path) -> BrandDirectory:
+        try:
+            data = yaml.safe_load(path.read_text())
+        except FileNotFoundError as exc:
+            raise BrandsFileError(f"brands file {path} not found") from exc
+        except yaml.YAMLError as exc:
+            raise BrandsFileError(f"brands file {path}: not YAML/JSON: {exc}") from exc
+        try:
+            return cls.from_mapping(data)
+        except BrandsFileError as exc:
+            raise BrandsFileError(f"brands file {path}: {exc}") from exc
+
+
+EMPTY_DIRECTORY = BrandDirectory({})
