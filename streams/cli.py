@@ -1,7 +1,7 @@
 """``rapport``: the one command-line entry point.
 
 Exit codes (for scripts): 0 success; 1 the run failed (worker crashed, not drained in time);
-2 bad usage; 3 bad input file (missing, wrong format); 4 Kafka broker unreachable;
+2 bad usage or configuration (a RAPPORT_* setting, the brands file); 3 bad input file (missing, wrong format); 4 Kafka broker unreachable;
 5 warehouse unreachable or query failed.
 """
 
@@ -34,6 +34,7 @@ def clear_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from streams.localbroker import BrokerError
+        from streams.processing.platforms import BrandsFileError
         from streams.replay import ReplayError
         from streams.stack import StackError
         from streams.warehouse import WarehouseError
@@ -50,8 +51,21 @@ def clear_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             fail(str(exc), EXIT_FAILED)
         except ValidationError as exc:
             fail(f"bad RAPPORT_* setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", 2)
+        except BrandsFileError as exc:
+            fail(str(exc), 2)
 
     return wrapper
+
+
+def use_fast_event_loop() -> None:
+    """uvloop roughly doubles what the web server and the Kafka clients do per CPU second."""
+    import asyncio
+
+    try:
+        import uvloop
+    except ImportError:  # optional: the standard loop works, only slower
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -115,6 +129,7 @@ def worker() -> None:
     from streams.warehouse import connect
 
     settings = Settings()
+    use_fast_event_loop()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     wait_reachable(",".join(settings.broker_list), timeout=settings.kafka_connect_timeout)
     warehouse = connect(settings.warehouse_url)
@@ -123,7 +138,11 @@ def worker() -> None:
     registration = settings.data_dir / WORKER_FILE
     registration.write_text(json.dumps({"pid": os.getpid(), "web": f"http://{settings.web_host}:{settings.web_port}"}))
     try:
-        faust.Worker(rapport.app, loglevel="warn", quiet=True).execute_from_commandline()
+        faust_worker = faust.Worker(rapport.app, loglevel="warn", quiet=True)
+        # Faust's terminal spinner sets the root logger to DEBUG so it can spin on every record: every
+        # library debug call (aiokafka logs each send) would then build a LogRecord. No spinner here.
+        faust_worker.spinner = None
+        faust_worker.execute_from_commandline()
     finally:
         registration.unlink(missing_ok=True)
         rapport.close()
@@ -229,6 +248,41 @@ def demo_data(out: Path, seed: int, customers: int, days: int) -> None:
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror or exc}", EXIT_FAILED)
     click.echo(f"wrote {count} events to {out}")
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks: print figures measured on this machine (never part of the test run)."""
+
+
+@bench.command("edge")
+@click.option("--seconds", type=float, default=10.0, show_default=True)
+@click.option("--connections", type=int, default=64, show_default=True)
+@click.option(
+    "--role", "roles", multiple=True, type=click.Choice(["edge", "all"]), default=("edge", "all"), show_default=True
+)
+@clear_errors
+def bench_edge(seconds: float, connections: int, roles: tuple[str, ...]) -> None:
+    """Signed webhook requests/s and p99 latency at the edge, over loopback, Kafka-acknowledged."""
+    from streams.bench import EDGE_TARGET_RPS
+    from streams.bench import bench_edge as run
+
+    click.echo(
+        f"webhook edge: {connections} keep-alive connections for {seconds:.0f} s, signed X/Meta/canonical "
+        "deliveries, a 200 = acknowledged by the local tansu broker"
+    )
+    import shutil
+
+    click.echo(
+        "load generator: " + ("wrk" if shutil.which("wrk") else "Python asyncio client (apt-get install wrk: lighter)")
+    )
+    results = run(seconds, connections, roles)
+    if "edge" in results:
+        rps = results["edge"].rps
+        verdict = "met" if rps >= EDGE_TARGET_RPS else "NOT met"
+        click.echo(f"target ≥ {EDGE_TARGET_RPS} signed requests/s per edge process: {verdict} ({rps:.0f})")
+    if "edge" in results and "all" in results:
+        click.echo(f"all-in-one worker / edge-only worker: {results['all'].rps / results['edge'].rps:.2f}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ code base reads ``os.environ`` for configuration. Build it once (``Settings()``)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,11 @@ class Settings(BaseSettings):
 
     # --- worker --------------------------------------------------------------------------------
     app_id: str = "rapport"
+    worker_role: Literal["all", "edge", "process"] = Field(
+        default="all",
+        description="all: webhooks + processing; edge: only the webhook edge (scale intake separately); "
+        "process: only the agents.",
+    )
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=0, le=65535)
     table_store: str = Field(default="memory://", description="Faust table store: memory:// or rocksdb://")

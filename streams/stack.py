@@ -43,7 +43,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The ``RAPPORT_*`` variables that reproduce ``settings`` in a child process."""
     out = {}
     for name, value in settings.model_dump().items():
-        out[f"RAPPORT_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        if value is not None:  # unset optional settings stay unset in the child
+            out[f"RAPPORT_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
     return out
 
 
@@ -85,7 +86,8 @@ class WorkerProcess:
             if self.proc.poll() is not None:
                 raise StackError(f"worker exited with {self.proc.returncode}; see {self.log_path}")
             try:
-                if self.progress()["assigned"] > 0:
+                # the edge role consumes nothing: it is ready once its web server answers
+                if self.progress()["assigned"] > 0 or self.settings.worker_role == "edge":
                     return self
             except (OSError, urllib.error.URLError, ValueError):
                 pass

@@ -245,3 +245,22 @@ def test_any_correctly_signed_body_is_accepted_and_stored_verbatim(server: Serve
     status, _ = server.request("POST", path, body, headers)
     assert status == 200
     assert server.recorder.sent and all(value == body for _, value, _ in server.recorder.sent)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    path=st.sampled_from(["/webhooks/x", "/webhooks/meta"]),
+    query=st.dictionaries(
+        st.sampled_from(["crc_token", "hub.mode", "hub.verify_token", "hub.challenge", "x"]),
+        st.text(max_size=200),
+        max_size=4,
+    ),
+)
+def test_verification_endpoints_never_5xx_nor_produce(server: Server, path: str, query: dict[str, str]) -> None:
+    from urllib.parse import urlencode
+
+    server.recorder.sent.clear()
+    status, _ = server.request("GET", f"{path}?{urlencode(query)}")
+    assert status < 500 and server.recorder.sent == []
+    if path == "/webhooks/meta" and status == 200:  # only the right token opens the subscription
+        assert query.get("hub.verify_token") == "verify-me" and query.get("hub.mode") == "subscribe"
