@@ -1,8 +1,8 @@
 """``rapport``: the one command-line entry point.
 
 Exit codes (for scripts): 0 success; 1 the run failed (worker crashed, not drained in time);
-2 bad usage or configuration (a RAPPORT_* setting, the brands file); 3 bad input file (missing, wrong format); 4 Kafka broker unreachable;
-5 warehouse unreachable or query failed.
+2 bad usage or configuration (a RAPPORT_* setting, the brands file); 3 bad input file (missing,
+wrong format); 4 Kafka broker unreachable; 5 warehouse unreachable or query failed.
 """
 
 from __future__ import annotations
