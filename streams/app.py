@@ -171,7 +171,6 @@ class Rapport:
         self._warehouse = warehouse
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-warehouse")
         s = settings
-        producer_batch: dict[str, Any] = {"producer_max_batch_size": 1} if s.producer_one_message_per_batch else {}
         self.app = faust.App(
             s.app_id,
             broker=[f"kafka://{b}" for b in s.broker_list],
@@ -190,7 +189,6 @@ class Rapport:
             web_host=s.web_host,
             web_port=s.web_port,
             autodiscover=False,
-            **producer_batch,
         )
         topic_args: dict[str, Any] = {
             "key_type": bytes,

@@ -124,6 +124,7 @@ def worker() -> None:
 
     from schemas.migrate import migrate
     from streams.app import Rapport
+    from streams.changelog import changelog_topic, fence_changelogs
     from streams.localbroker import wait_reachable
     from streams.stack import WORKER_FILE
     from streams.warehouse import connect
@@ -135,6 +136,8 @@ def worker() -> None:
     warehouse = connect(settings.warehouse_url)
     migrate(warehouse)
     rapport = Rapport(settings, warehouse)
+    # complete table recovery even where the broker misreports end offsets (streams/changelog.py)
+    fence_changelogs(",".join(settings.broker_list), [changelog_topic(settings.app_id, t) for t in rapport.tables])
     registration = settings.data_dir / WORKER_FILE
     registration.write_text(json.dumps({"pid": os.getpid(), "web": f"http://{settings.web_host}:{settings.web_port}"}))
     try:

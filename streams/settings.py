@@ -43,10 +43,6 @@ class Settings(BaseSettings):
     web_port: int = Field(default=6066, ge=0, le=65535)
     table_store: str = Field(default="memory://", description="Faust table store: memory:// or rocksdb://")
     broker_session_timeout: float = Field(default=6.0, gt=0)
-    producer_one_message_per_batch: bool = Field(
-        default=True,
-        description="Work around tansu's wrong ListOffsets end offset so table recovery is complete.",
-    )
 
     # --- sink ----------------------------------------------------------------------------------
     sink_batch_size: int = Field(default=5000, ge=1, description="Max events per ClickHouse insert.")
