@@ -34,7 +34,7 @@ async def end_offset_and_last(bootstrap: str, topic: str) -> tuple[int, tuple[by
         tp = TopicPartition(topic, 0)
         end = (await consumer.end_offsets([tp]))[tp]
         consumer.assign([tp])
-        consumer.seek_to_beginning(tp)
+        await consumer.seek_to_beginning(tp)
         records: list = []
         deadline = asyncio.get_running_loop().time() + 15
         while len(records) < end and asyncio.get_running_loop().time() < deadline:
