@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -40,7 +41,7 @@ from streams.processing.pipeline import (
     HISTORY,
     THREADS,
     Options,
-    decode_enriched,
+    decode_enriched_message,
     encode_enriched,
     process_message,
 )
@@ -90,6 +91,42 @@ class Progress:
             and self.dead_letters_stored >= self.dead_letters_out
             and self.webhook_messages >= self.edge_messages
         )
+
+
+class Freshness:
+    """Produce-to-queryable latency of recent events: from the raw message's Kafka timestamp to the
+    moment its rows were inserted into ClickHouse. Kept for the last ``window`` stored messages, each
+    weighted by its number of events."""
+
+    def __init__(self, window: int = 20_000) -> None:
+        self.samples: deque[tuple[float, int]] = deque(maxlen=window)
+
+    def add(self, seconds: float, events: int) -> None:
+        self.samples.append((max(0.0, seconds), events))
+
+    def clear(self) -> None:
+        self.samples.clear()
+
+    def percentile(self, q: float) -> float | None:
+        """The smallest latency that at least ``q`` of the events did not exceed."""
+        if not self.samples:
+            return None
+        ordered = sorted(self.samples)
+        total = sum(n for _, n in ordered)
+        seen = 0
+        for seconds, n in ordered:
+            seen += n
+            if seen >= q * total:
+                return seconds
+        return ordered[-1][0]
+
+    def summary(self) -> dict[str, float | None]:
+        p50, p99 = self.percentile(0.5), self.percentile(0.99)
+        return {
+            "freshness_p50_ms": None if p50 is None else round(p50 * 1000, 1),
+            "freshness_p99_ms": None if p99 is None else round(p99 * 1000, 1),
+            "freshness_events": sum(n for _, n in self.samples),
+        }
 
 
 class FaustTableState:
@@ -165,6 +202,7 @@ class Rapport:
     def __init__(self, settings: Settings, warehouse: Warehouse | None = None) -> None:
         self.settings = settings
         self.progress = Progress()
+        self.freshness = Freshness()
         self.scorer = SentimentScorer()
         self.brands = BrandDirectory.from_file(settings.brands_file) if settings.brands_file else EMPTY_DIRECTORY
         self.options = Options(history_max_events=settings.history_max_events, brands=self.brands)
@@ -278,7 +316,9 @@ class Rapport:
             key = message.key.encode()
             pending = []
             if result.interactions or result.responses:
-                pending.append(await self.enriched_topic.send(key=key, value=encode_enriched(result)))
+                produced_at = event.message.timestamp  # Kafka CreateTime of the raw message (seconds)
+                value = encode_enriched(result, produced_at if isinstance(produced_at, int | float) else None)
+                pending.append(await self.enriched_topic.send(key=key, value=value))
             for letter in result.dead_letters:
                 log.warning(
                     "dead letter (%s/%s/%s#%s): %s",
@@ -307,11 +347,15 @@ class Rapport:
         async for values in stream.take(self._batch_messages, within=self.settings.sink_batch_seconds):
             interactions: list[dict[str, Any]] = []
             responses: list[dict[str, Any]] = []
-            for value in values:
-                rows, answered = decode_enriched(value)
-                interactions += rows
-                responses += answered
+            messages = [decode_enriched_message(value) for value in values]
+            for message in messages:
+                interactions += message.interactions
+                responses += message.responses
             await self.store([(INTERACTIONS, interactions), (RESPONSES, responses)])
+            stored_at = time.time()
+            for message in messages:
+                if message.produced_at is not None and message.interactions:
+                    self.freshness.add(stored_at - message.produced_at, len(message.interactions))
             self.progress.interactions_stored += len(interactions)
             self.progress.responses_stored += len(responses)
             yield len(interactions)
@@ -343,7 +387,9 @@ class Rapport:
                 progress = rapport.progress
                 progress.edge_messages, progress.edge_requests = edge.messages, edge.requests
                 progress.edge_rejected = edge.rejected
-                return self.json(asdict(progress) | {"settled": progress.settled, "assigned": assigned})
+                return self.json(
+                    asdict(progress) | {"settled": progress.settled, "assigned": assigned} | rapport.freshness.summary()
+                )
 
         @self.app.page("/rapport/sql")
         class SqlView(View):

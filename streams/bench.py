@@ -230,3 +230,236 @@ if __name__ == "__main__":
         client_main(sys.argv[2:])
     else:
         raise SystemExit("usage: python -m streams.bench client PORT CONNECTIONS SECONDS REQUESTS_FILE")
+
+
+# --- the pipeline -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    per_second: float
+    unit: str = "events/s"
+    note: str = ""
+
+
+def _rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def stage_figures(chunks: list[Any], warehouse_dir: Path, sink_batch: int) -> tuple[list[Figure], list[str]]:
+    """Each stage alone, in this process, on the same chunks; returns the figures and the texts scored."""
+    from schemas.contract import INTERACTIONS
+    from streams.processing import history, replies
+    from streams.processing.pipeline import DictState, interaction_row, parse_records, with_conversation, with_customer
+    from streams.processing.records import RawMessage
+    from streams.processing.sentiment import SentimentScorer
+    from streams.warehouse import connect
+
+    messages = [RawMessage(c.payload, c.format, c.key, c.context) for c in chunks]
+    started = time.perf_counter()
+    parsed = [p for m in messages for _, _, p in parse_records(m)]
+    figures = [Figure("parse and validate", _rate(len(parsed), time.perf_counter() - started))]
+    events = [p for p in parsed if not isinstance(p, str)]
+
+    state = DictState()
+    started = time.perf_counter()
+    normalized = [with_customer(with_conversation(e, state), state) for e in events]
+    figures.append(Figure("normalize (conversation, customer)", _rate(len(events), time.perf_counter() - started)))
+
+    scorer = SentimentScorer()
+    started = time.perf_counter()
+    enriched = []
+    for event in normalized:
+        sentiment = scorer.score(event.text)
+        columns = history.HistoryColumns()
+        if event.customer is not None:
+            key = history.history_key(event.brand, event.customer)
+            columns, new = history.apply_event(state.get("customer_history", key), event, sentiment, 500)
+            state.set("customer_history", key, new)
+        enriched.append((event, sentiment, columns))
+    figures.append(Figure("enrich (sentiment + customer history)", _rate(len(events), time.perf_counter() - started)))
+
+    started = time.perf_counter()
+    for event in normalized:
+        thread = replies.thread_id_for(event)
+        if thread is not None:
+            key = replies.thread_key(event.brand, thread)
+            _, new_thread = replies.apply_event(state.get("reply_threads", key), event, 0)
+            state.set("reply_threads", key, new_thread)
+    figures.append(Figure("reply matching", _rate(len(events), time.perf_counter() - started)))
+
+    rows = [interaction_row(e, s, c, 0) for e, s, c in enriched]
+    warehouse = connect(f"chdb://{warehouse_dir}")
+    from schemas.migrate import migrate
+
+    migrate(warehouse)
+    warehouse.insert(INTERACTIONS, rows[:100])  # warm-up
+    started = time.perf_counter()
+    for start in range(0, len(rows), sink_batch):
+        warehouse.insert(INTERACTIONS, rows[start : start + sink_batch])
+    figures.append(Figure(f"sink (chdb inserts of {sink_batch} rows)", _rate(len(rows), time.perf_counter() - started)))
+    warehouse.close()
+    return figures, [e.text for e in events if e.text]
+
+
+def sentiment_figures(texts: list[str]) -> list[Figure]:
+    """The reference ``vaderSentiment`` scorer and Rapport's, on the same texts (a baseline pair)."""
+    from streams.processing.sentiment import SentimentScorer, reference_score
+
+    sample = texts[:20_000]
+    started = time.perf_counter()
+    reference = [reference_score(t) for t in sample]
+    ref_rate = _rate(len(sample), time.perf_counter() - started)
+    scorer = SentimentScorer(cache_size=0)  # the algorithm itself: texts repeat, a cache would flatter it
+    started = time.perf_counter()
+    ours = [scorer.score(t) for t in sample]
+    our_rate = _rate(len(sample), time.perf_counter() - started)
+    worst = max((abs((a or 0.0) - (b or 0.0)) for a, b in zip(reference, ours, strict=True)), default=0.0)
+    return [
+        Figure("baseline: vaderSentiment 3.3.2 (reference)", ref_rate, "texts/s"),
+        Figure("sentiment (Rapport)", our_rate, "texts/s", f"max |difference| {worst:.1e}"),
+    ]
+
+
+async def _consume_all(bootstrap: str, topic: str, messages: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    try:
+        seen, started = 0, time.perf_counter()
+        while seen < messages:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            seen += sum(len(records) for records in batch.values())
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_pipeline(
+    customers: int, days: int, latency_rate: int, latency_seconds: float, out: Any = sys.stdout
+) -> dict[str, Any]:
+    """Every figure of ``rapport bench`` in one run on this machine; prints them with their ratios."""
+    from streams.demo import write_demo_file
+    from streams.localbroker import LocalBroker, ensure_topics, free_port
+    from streams.replay import read_chunks, send_chunks
+    from streams.stack import WorkerProcess, topic_specs
+
+    with tempfile.TemporaryDirectory(prefix="rapport-bench-") as tmp:
+        workdir = Path(tmp)
+        data = workdir / "events.jsonl"
+        write_demo_file(data, customers=customers, days=days)
+        settings = Settings(data_dir=workdir / "worker")
+        chunks = list(read_chunks(data, "jsonl", settings.replay_chunk_records))
+        records = sum(len(c.records) for c in chunks)
+        print(f"data: {records} generated events in {len(chunks)} raw messages "
+              f"(~{records // len(chunks)} events each)", file=out)  # fmt: skip
+
+        stages, texts = stage_figures(chunks, workdir / "stage-chdb", settings.sink_batch_size)
+        sentiment = sentiment_figures(texts)
+
+        with LocalBroker(workdir / "broker") as broker:
+            settings = Settings(data_dir=workdir / "worker", kafka_brokers=broker.bootstrap, web_port=free_port())
+            ensure_topics(broker.bootstrap, topic_specs(settings))
+            asyncio.run(send_chunks(settings.broker_list, settings.topic_raw, iter(chunks)))
+
+            # baseline 1: the Kafka client alone reading the same messages
+            raw_seconds = asyncio.run(_consume_all(broker.bootstrap, settings.topic_raw, len(chunks)))
+            # baseline 2: a Faust agent forwarding the same messages, doing nothing else
+            done = subprocess.run(
+                [sys.executable, "-m", "streams.bench_faust_baseline", broker.bootstrap, settings.topic_raw,
+                 "bench.forwarded", str(len(chunks)), str(free_port()), str(workdir / "forward")],
+                capture_output=True, text=True, timeout=900, check=True,
+            )  # fmt: skip
+            forward_seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+
+            # end to end: a started worker (group joined) on fresh topics; time from the first produce
+            # until every event is queryable in chdb
+            e2e_settings = settings.model_copy(update={
+                "app_id": "rapport-e2e", "topic_raw": "e2e.raw", "topic_enriched": "e2e.enriched",
+                "topic_dead_letter": "e2e.dead-letter",
+            })  # fmt: skip
+            ensure_topics(broker.bootstrap, topic_specs(e2e_settings))
+            worker = WorkerProcess(e2e_settings, workdir / "worker.log").start()
+            started = time.perf_counter()
+            asyncio.run(send_chunks(e2e_settings.broker_list, e2e_settings.topic_raw, iter(chunks)))
+            worker.wait_drained(records, timeout=3600)
+            e2e_seconds = time.perf_counter() - started
+            peak = _peak_rss_mib(worker.proc.pid) if worker.proc else float("nan")
+            worker.stop()
+
+            # latency: events produced at a steady rate to a fresh worker, produce → queryable
+            latency_settings = settings.model_copy(update={
+                "app_id": "rapport-latency", "topic_raw": "latency.raw", "topic_enriched": "latency.enriched",
+                "topic_dead_letter": "latency.dead-letter", "data_dir": workdir / "latency", "web_port": free_port(),
+            })  # fmt: skip
+            ensure_topics(broker.bootstrap, topic_specs(latency_settings))
+            latency_worker = WorkerProcess(latency_settings, workdir / "latency.log").start()
+            sent = asyncio.run(_paced(latency_settings, chunks, latency_rate, latency_seconds))
+            progress = latency_worker.wait_drained(sent, timeout=600)
+            latency_worker.stop()
+
+    e2e = Figure("end to end (broker → worker → chdb, queryable)", _rate(records, e2e_seconds))
+    raw = Figure("baseline: Kafka client alone (aiokafka consume)", _rate(records, raw_seconds),
+                 note=f"{_rate(len(chunks), raw_seconds):.0f} messages/s")  # fmt: skip
+    forward = Figure("baseline: do-nothing Faust agent (forward)", _rate(records, forward_seconds),
+                     note=f"{_rate(len(chunks), forward_seconds):.0f} messages/s")  # fmt: skip
+    full = Figure("all stages together (in process)", _rate(records, sum(records / f.per_second for f in stages)))
+    print("\nfigure                                               rate            vs Kafka   vs Faust", file=out)
+    for f in [*stages, full, e2e, raw, forward]:
+        vs_raw, vs_forward = f.per_second / raw.per_second, f.per_second / forward.per_second
+        line = f"  {f.name:<50} {f.per_second:>9,.0f} {f.unit:<9} {vs_raw:>6.3f}   {vs_forward:>6.3f}  {f.note}"
+        print(line, file=out)
+    ref, ours = sentiment
+    speedup = ours.per_second / ref.per_second
+    print(f"  {ref.name:<50} {ref.per_second:>9,.0f} {ref.unit}", file=out)
+    line = f"  {ours.name:<50} {ours.per_second:>9,.0f} {ours.unit}  {speedup:.1f}× the reference, {ours.note}"
+    print(line, file=out)
+    p50, p99 = progress.get("freshness_p50_ms"), progress.get("freshness_p99_ms")
+    print(f"\nlatency at {latency_rate} events/s for {latency_seconds:.0f} s ({sent} events): produce → queryable "
+          f"p50 {p50} ms, p99 {p99} ms", file=out)  # fmt: skip
+    print(f"worker peak memory (VmHWM) during the end-to-end run: {peak:.0f} MiB", file=out)
+    targets = [
+        ("end to end ≥ 10,000 interactions/s for one worker", e2e.per_second >= 10_000),
+        ("end to end ≥ half the do-nothing Faust agent", e2e.per_second >= 0.5 * forward.per_second),
+        ("sentiment ≥ 10× vaderSentiment", ours.per_second >= 10 * ref.per_second),
+        ("p99 produce → queryable ≤ 2 s at 5,000 events/s", p99 is not None and p99 <= 2000 and latency_rate >= 5000),
+    ]
+    print("\ntargets:", file=out)
+    for name, met in targets:
+        print(f"  {'met    ' if met else 'NOT met'}  {name}", file=out)
+    return {"e2e": e2e, "raw": raw, "forward": forward, "stages": stages, "sentiment": sentiment,
+            "latency": (p50, p99), "peak_mib": peak}  # fmt: skip
+
+
+async def _paced(settings: Settings, chunks: list[Any], rate: int, seconds: float) -> int:
+    """Produce chunks (in order, cycling) at ``rate`` events/s for ``seconds``; returns events sent."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker_list, acks="all", linger_ms=1)
+    await producer.start()
+    sent, futures = 0, []
+    started = time.perf_counter()
+    try:
+        i = 0
+        while time.perf_counter() - started < seconds:
+            chunk = chunks[i % len(chunks)]
+            i += 1
+            futures.append(await producer.send(settings.topic_raw, chunk.payload, key=chunk.key.encode(),
+                                               headers=chunk.headers()))  # fmt: skip
+            sent += len(chunk.records)
+            ahead = sent / rate - (time.perf_counter() - started)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return sent

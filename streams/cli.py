@@ -258,6 +258,19 @@ def bench() -> None:
     """Benchmarks: print figures measured on this machine (never part of the test run)."""
 
 
+@bench.command("pipeline")
+@click.option("--customers", type=int, default=3000, show_default=True, help="Size of the generated data set.")
+@click.option("--days", type=int, default=14, show_default=True)
+@click.option("--latency-rate", type=int, default=5000, show_default=True, help="Events/s of the latency phase.")
+@click.option("--latency-seconds", type=float, default=20.0, show_default=True)
+@clear_errors
+def bench_pipeline(customers: int, days: int, latency_rate: int, latency_seconds: float) -> None:
+    """Each stage alone, end to end through broker + worker + chdb, latency, memory, with baselines."""
+    from streams.bench import bench_pipeline as run
+
+    run(customers, days, latency_rate, latency_seconds)
+
+
 @bench.command("edge")
 @click.option("--seconds", type=float, default=10.0, show_default=True)
 @click.option("--connections", type=int, default=64, show_default=True)

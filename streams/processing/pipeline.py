@@ -187,11 +187,26 @@ def process_message(
 # --- the enriched topic's message ------------------------------------------------------------------
 
 
-def encode_enriched(result: ProcessResult) -> bytes:
-    """The enriched-topic message for a processed raw message: ClickHouse-ready rows."""
-    return orjson.dumps({"interactions": result.interactions, "responses": result.responses})
+def encode_enriched(result: ProcessResult, produced_at: float | None = None) -> bytes:
+    """The enriched-topic message for a processed raw message: ClickHouse-ready rows, and when the raw
+    message was produced (its Kafka timestamp), so the sink can tell how fresh the data is."""
+    return orjson.dumps(
+        {"interactions": result.interactions, "responses": result.responses, "produced_at": produced_at}
+    )
+
+
+@dataclass(frozen=True)
+class Enriched:
+    interactions: list[dict[str, Any]]
+    responses: list[dict[str, Any]]
+    produced_at: float | None
+
+
+def decode_enriched_message(value: bytes) -> Enriched:
+    data = orjson.loads(value)
+    return Enriched(data["interactions"], data["responses"], data.get("produced_at"))
 
 
 def decode_enriched(value: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    data = orjson.loads(value)
-    return data["interactions"], data["responses"]
+    message = decode_enriched_message(value)
+    return message.interactions, message.responses
