@@ -271,6 +271,17 @@ def bench_pipeline(customers: int, days: int, latency_rate: int, latency_seconds
     run(customers, days, latency_rate, latency_seconds)
 
 
+@bench.command("memory", context_settings={"ignore_unknown_options": True})
+@click.option("--customers", type=int, default=100_000, show_default=True)
+@click.option("--store", "stores", multiple=True, default=("memory://", "rocksdb://"), show_default=True)
+@clear_errors
+def bench_memory(customers: int, stores: tuple[str, ...]) -> None:
+    """Resident memory of a worker holding the history of N customers (target: 1M under 1 GiB)."""
+    from streams.bench_memory import main as run
+
+    run(["--customers", str(customers), *[arg for store in stores for arg in ("--store", store)]])
+
+
 @bench.command("edge")
 @click.option("--seconds", type=float, default=10.0, show_default=True)
 @click.option("--connections", type=int, default=64, show_default=True)
