@@ -15,6 +15,7 @@ import uuid
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -106,7 +107,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory):
         yield b
 
 
-def make_settings(broker: LocalBroker, data_dir: Path) -> Settings:
+def make_settings(broker: LocalBroker, data_dir: Path, **overrides: Any) -> Settings:
     """Fresh topics and consumer group per test: tansu's memory storage is shared by the module."""
     run = uuid.uuid4().hex[:8]
     settings = Settings(
@@ -117,6 +118,7 @@ def make_settings(broker: LocalBroker, data_dir: Path) -> Settings:
         topic_enriched=f"t{run}.enriched",
         topic_dead_letter=f"t{run}.dead-letter",
         web_port=free_port(),
+        **overrides,
     )
     ensure_topics(broker.bootstrap, topic_specs(settings))
     return settings
@@ -175,10 +177,21 @@ def test_twcs_figures_match_independent_computation_and_replay_is_idempotent(bro
         assert worker.stop() == 0
 
 
+RESTART_OVER_A_BACKLOG = pytest.mark.xfail(
+    strict=False,
+    reason="known defect (docs/architecture.md, 'Known defects'): a worker restarted over a backlog of many raw "
+    "messages can skip or stop receiving records after Faust 0.15.3's recovery on tansu",
+)
+
+
 @needs_twcs
-def test_worker_killed_mid_replay_ends_with_the_same_figures(broker, tmp_path):
+@pytest.mark.parametrize(
+    "chunk",
+    [200, pytest.param(5, marks=RESTART_OVER_A_BACKLOG, id="backlog-of-1000-messages")],
+)
+def test_worker_killed_mid_replay_ends_with_the_same_figures(broker, tmp_path, chunk):
     expected = expected_figures(TWCS)
-    settings = make_settings(broker, tmp_path)
+    settings = make_settings(broker, tmp_path, replay_chunk_records=chunk)
     first = WorkerProcess(settings, tmp_path / "worker-1.log").start()
     try:
         send(settings, TWCS, "twcs")
@@ -198,7 +211,7 @@ def test_worker_killed_mid_replay_ends_with_the_same_figures(broker, tmp_path):
                 == 5000
                 and second.progress()["settled"]
             ),
-            240,
+            240 if chunk >= 200 else 90,
             "every record to be stored after the restart",
         )
         assert valid > 0

@@ -1,32 +1,85 @@
 """FastVader gives vaderSentiment 3.3.2's scores: real tweets, a hand-written corpus of every rule and quirk,
-and generated texts. Equality is checked within 1e-6 (in practice the scores are identical)."""
+and generated texts. Equality is checked within 1e-6 (in practice the scores are identical).
+
+Every text is checked with the implementation in use (``streams.processing.sentiment_fast`` as imported:
+the mypyc-compiled module when ``./dev setup`` built it) and, when that is the compiled one, also with the
+pure Python module loaded from its source. Run: ``.venv/bin/pytest -q tests/unit -k sentiment``."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import importlib.util
 import math
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentimentIntensityAnalyzer
 
+from streams.processing import sentiment_fast
 from streams.processing.sentiment import SentimentScorer, reference_score
 from streams.processing.sentiment_fast import FastVader, compare, round4
 
 TWCS = Path("/work/shared/data/twcs")
 TOLERANCE = 1e-6
 
+SOURCE = Path(sentiment_fast.__file__).with_name("sentiment_fast.py")
+COMPILED = SOURCE.with_name("sentiment_fast" + sysconfig.get_config_var("EXT_SUFFIX"))
+SOURCE_HASH = SOURCE.with_name("sentiment_fast.sha256")  # written by ./dev setup when it compiles SOURCE
+
+
+def load_pure_python() -> ModuleType:
+    """``sentiment_fast`` run from its source, whether or not the compiled module exists."""
+    spec = importlib.util.spec_from_file_location("sentiment_fast_pure_python", SOURCE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 REFERENCE = SentimentIntensityAnalyzer()
-FAST = FastVader()
+# The implementations checked: the one in use and, if that is the compiled one, the pure Python one.
+MODULES = [sentiment_fast] if sentiment_fast.IMPLEMENTATION == "python" else [sentiment_fast, load_pure_python()]
+IMPLEMENTATIONS = [module.FastVader() for module in MODULES]
+FAST = IMPLEMENTATIONS[0]  # the implementation in use
 
 
 def assert_same(text: str) -> None:
     expected = REFERENCE.polarity_scores(text)
-    assert abs(FAST.compound(text) - expected["compound"]) <= TOLERANCE, text
-    assert FAST.polarity_scores(text) == pytest.approx(expected, abs=TOLERANCE), text
+    for fast in IMPLEMENTATIONS:
+        assert abs(fast.compound(text) - expected["compound"]) <= TOLERANCE, text
+        assert fast.polarity_scores(text) == pytest.approx(expected, abs=TOLERANCE), text
+
+
+# --- which implementation runs ----------------------------------------------------------------------------
+
+
+def test_pure_python_module_reports_itself() -> None:
+    pure = load_pure_python()
+    assert pure.IMPLEMENTATION == "python"
+    assert pure.FastVader().compound("not bad at all!!") == REFERENCE.polarity_scores("not bad at all!!")["compound"]
+
+
+@pytest.mark.skipif(not COMPILED.exists(), reason=f"{COMPILED.name} not built (./dev setup compiles it with mypyc)")
+def test_compiled_module_is_the_one_in_use() -> None:
+    assert sentiment_fast.__file__ == str(COMPILED)
+    assert sentiment_fast.IMPLEMENTATION == "mypyc"
+    assert SentimentScorer.implementation == SentimentScorer(cache_size=0).implementation == "mypyc"
+    assert len(IMPLEMENTATIONS) == 2  # the exactness tests check the compiled module and the source
+    assert type(FAST) is FastVader and FastVader.__module__ == "streams.processing.sentiment_fast"
+
+
+@pytest.mark.skipif(not COMPILED.exists(), reason=f"{COMPILED.name} not built (./dev setup compiles it with mypyc)")
+def test_compiled_module_is_built_from_the_current_source() -> None:
+    """A stale compiled module would shadow an edited source: ./dev setup rebuilds it when the source changes."""
+    assert SOURCE_HASH.exists(), f"{COMPILED.name} was not built by ./dev setup: run ./dev setup"
+    source_hash = hashlib.sha256(SOURCE.read_bytes()).hexdigest()
+    assert SOURCE_HASH.read_text().strip() == source_hash, f"{COMPILED.name} is stale: run ./dev setup"
 
 
 # --- real texts ------------------------------------------------------------------------------------------
@@ -233,6 +286,8 @@ CORPUS = [
     "\ufb01ne",
     "𝐆𝐎𝐎𝐃",
     "“good” … ‘bad’",
+    "“GOOD” news 😀, but the SERVICE is BAD",  # non-ASCII text, ASCII words in capitals
+    "Café GOOD, O\u212a BAD",  # a Kelvin sign: the capitals of every word are read from the text
     # urls, handles, numbers
     "https://t.co/abc good",
     "www.great.com",
@@ -328,7 +383,8 @@ def same_float(a: float, b: float) -> bool:
 @settings(max_examples=500, deadline=None)
 @given(st.floats(min_value=-1.0, max_value=1.0))
 def test_round4_is_round(x: float) -> None:
-    assert same_float(round4(x), round(x, 4))
+    for module in MODULES:
+        assert same_float(module.round4(x), round(x, 4))
 
 
 def test_round4_near_half_ties() -> None:
@@ -336,6 +392,7 @@ def test_round4_near_half_ties() -> None:
         tie = (k + 0.5) / 10_000
         for x in (tie, math.nextafter(tie, -2.0), math.nextafter(tie, 2.0), k / 10_000):
             assert same_float(round4(x), round(x, 4)), x
+            assert same_float(MODULES[-1].round4(x), round(x, 4)), x
 
 
 def test_cache_gives_the_same_scores() -> None:
