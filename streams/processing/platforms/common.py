@@ -84,6 +84,45 @@ def failing(reason: str) -> Convert:
 Splitter = Callable[[bytes, BrandDirectory], list[Pending]]
 
 
+@dataclass(frozen=True)
+class Subscription:
+    """The brand account an event was delivered for (X's ``for_user_id``, a Meta ``entry.id``), and why
+    it cannot be used (``problem``): events of an unusable account are rejected with that reason."""
+
+    platform: str
+    id: str
+    brand: str
+    brands: BrandDirectory
+    problem: str | None
+
+    @classmethod
+    def resolve(cls, platform: str, value: Any, path: str, brands: BrandDirectory) -> Subscription:
+        if value is None:
+            return cls(platform, "", "", brands, f"{path}: missing")
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            return cls(platform, "", "", brands, f"{path}: expected an account id, got {shown(value)}")
+        account = str(value)
+        brand = brands.brand_for(platform, account) or ""
+        problem = None if brand else f"{path}: account {shown_id(account)} is not in the brands file"
+        return cls(platform, account, brand, brands, problem)
+
+    def is_brand(self, user_id: str | None) -> bool:
+        """The subscribed account or another account of the same brand on this platform."""
+        return user_id is not None and (
+            user_id == self.id or self.brands.is_account_of(self.brand, self.platform, user_id)
+        )
+
+    def addressee(self, user_id: str | None) -> str | None:
+        """The customer an outbound event is addressed to: None when it is the brand itself."""
+        return None if self.is_brand(user_id) else user_id
+
+    def event(self, event: Any, convert: Convert) -> Pending:
+        """``event`` of this account: rejected with the account's problem, if any, whatever its content."""
+        if self.problem:
+            return rejected("", event, self.problem)
+        return Pending(self.brand, event, convert)
+
+
 def split_safely(split: Splitter, body: bytes, brands: BrandDirectory) -> list[Pending]:
     try:
         return split(body, brands)

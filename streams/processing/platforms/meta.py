@@ -71,6 +71,7 @@ from streams.processing.platforms.common import (
     FieldError,
     Node,
     Pending,
+    Subscription,
     brands_with,
     build,
     failing,
@@ -80,7 +81,6 @@ from streams.processing.platforms.common import (
     parse_with,
     rejected,
     shown,
-    shown_id,
 )
 
 #: ``object`` of the notification → Rapport platform.
@@ -105,45 +105,22 @@ def brands_in(body: bytes, brands: BrandDirectory) -> set[str]:
 
 
 @dataclass(frozen=True)
-class Entry:
-    """One ``entry``: the account it is for, when Meta sent it, and why it cannot be used (``problem``)."""
+class Entry(Subscription):
+    """One ``entry``: the account it is for (``entry.id``, see ``Subscription``) and when Meta sent it."""
 
-    platform: str
-    account: str
-    brand: str
-    brands: BrandDirectory
-    time: Any
-    path: str
-    problem: str | None
+    time: Any = None
+    path: str = ""
 
     @classmethod
-    def resolve(cls, platform: str, entry: dict[str, Any], path: str, brands: BrandDirectory) -> Entry:
-        value = entry.get("id")
-        account, brand, problem = "", "", None
-        if value is None:
-            problem = f"{path}.id: missing"
-        elif isinstance(value, bool) or not isinstance(value, str | int):
-            problem = f"{path}.id: expected an account id, got {shown(value)}"
-        else:
-            account = str(value)
-            brand = brands.brand_for(platform, account) or ""
-            problem = None if brand else f"{path}.id: account {shown_id(account)} is not in the brands file"
-        return cls(platform, account, brand, brands, entry.get("time"), path, problem)
-
-    def is_brand(self, user_id: str) -> bool:
-        return user_id == self.account or self.brands.is_account_of(self.brand, self.platform, user_id)
+    def of(cls, platform: str, entry: dict[str, Any], path: str, brands: BrandDirectory) -> Entry:
+        account = Subscription.resolve(platform, entry.get("id"), f"{path}.id", brands)
+        return cls(platform, account.id, account.brand, brands, account.problem, entry.get("time"), path)
 
     def sent_at(self) -> datetime:
         """``entry.time``: when Meta reported the change."""
         if self.time is None:
             raise FieldError(f"{self.path}.time: missing")
         return meta_time(self.time, f"{self.path}.time")
-
-    def event(self, event: Any, convert: Convert) -> Pending:
-        """``event`` of this account: rejected with the account's problem, if any, whatever its content."""
-        if self.problem:
-            return rejected("", event, self.problem)
-        return Pending(self.brand, event, convert)
 
 
 def _split(body: bytes, brands: BrandDirectory) -> list[Pending]:
@@ -177,7 +154,7 @@ def _split_notification(notification: Any, prefix: str, brands: BrandDirectory) 
         if not isinstance(raw, dict):
             pending.append(rejected("", raw, f"{path}: expected an object, got {shown(raw)}"))
             continue
-        entry = Entry.resolve(platform, raw, path, brands)
+        entry = Entry.of(platform, raw, path, brands)
         changes = raw.get("changes")
         if changes is None and "field" in raw:  # Instagram Login: field/value directly on the entry
             pending.append(entry.event(raw, _converter(raw, path, entry)))

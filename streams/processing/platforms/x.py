@@ -85,7 +85,6 @@ XAA post is the whole envelope (``includes`` is needed to re-read it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +95,7 @@ from streams.processing.platforms.common import (
     FieldError,
     Node,
     Pending,
+    Subscription,
     brands_with,
     build,
     failing,
@@ -107,7 +107,6 @@ from streams.processing.platforms.common import (
     parse_with,
     rejected,
     shown,
-    shown_id,
 )
 
 PLATFORM = "x"
@@ -145,39 +144,8 @@ def brands_in(body: bytes, brands: BrandDirectory) -> set[str]:
 # --- the subscribed account ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Account:
-    """The brand account a body was delivered for, and why it cannot be used (``problem``)."""
-
-    id: str
-    brand: str
-    brands: BrandDirectory
-    problem: str | None
-
-    @classmethod
-    def resolve(cls, value: Any, path: str, brands: BrandDirectory) -> Account:
-        if value is None:
-            return cls("", "", brands, f"{path}: missing")
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            return cls("", "", brands, f"{path}: expected an account id, got {shown(value)}")
-        account = str(value)
-        brand = brands.brand_for(PLATFORM, account) or ""
-        problem = None if brand else f"{path}: account {shown_id(account)} is not in the brands file"
-        return cls(account, brand, brands, problem)
-
-    def is_brand(self, user_id: str | None) -> bool:
-        """The subscribed account or another X account of the same brand."""
-        return user_id is not None and (user_id == self.id or self.brands.is_account_of(self.brand, PLATFORM, user_id))
-
-    def addressee(self, user_id: str | None) -> str | None:
-        """The customer an outbound event is addressed to: None when it is the brand itself."""
-        return None if self.is_brand(user_id) else user_id
-
-    def event(self, event: Any, convert: Convert) -> Pending:
-        """``event`` of this account: rejected with the account's problem, if any, whatever its content."""
-        if self.problem:
-            return rejected("", event, self.problem)
-        return Pending(self.brand, event, convert)
+#: The account a body was delivered for (``for_user_id`` / ``filter.user_id``); see ``Subscription``.
+Account = Subscription
 
 
 def _split(body: bytes, brands: BrandDirectory) -> list[Pending]:
@@ -198,7 +166,7 @@ def _split(body: bytes, brands: BrandDirectory) -> list[Pending]:
 
 
 def _split_account_activity(data: dict[str, Any], brands: BrandDirectory) -> list[Pending]:
-    account = Account.resolve(data.get("for_user_id"), "for_user_id", brands)
+    account = Account.resolve(PLATFORM, data.get("for_user_id"), "for_user_id", brands)
     users = data.get("users")
     pending: list[Pending] = []
     for key, events in data.items():
@@ -396,7 +364,7 @@ def _split_activity(body: dict[str, Any], brands: BrandDirectory) -> list[Pendin
         return [rejected("", original, f"data.event_type: expected an event type, got {shown(event_type)}")]
     if event_type in IGNORED_ACTIVITIES or event_type.startswith(IGNORED_ACTIVITY_PREFIXES):
         return []
-    account = Account.resolve(lookup(envelope, "filter", "user_id"), "data.filter.user_id", brands)
+    account = Account.resolve(PLATFORM, lookup(envelope, "filter", "user_id"), "data.filter.user_id", brands)
     payload = envelope.get("payload")
     if event_type in ("dm.sent", "dm.received"):
         events = lookup(payload, "direct_message_events")
