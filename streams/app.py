@@ -58,6 +58,7 @@ from streams.processing.records import (
 )
 from streams.processing.sentiment import SentimentScorer
 from streams.settings import Settings
+from streams.transport import Transport
 from streams.warehouse import Warehouse, WarehouseError, connect
 
 log = logging.getLogger("rapport.worker")
@@ -228,6 +229,7 @@ class Rapport:
             web_port=s.web_port,
             autodiscover=False,
         )
+        self.app.transport = Transport(self.app.conf.broker_consumer, self.app)  # see streams/transport.py
         topic_args: dict[str, Any] = {
             "key_type": bytes,
             "value_type": bytes,

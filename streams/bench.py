@@ -318,9 +318,7 @@ def sentiment_figures(texts: list[str]) -> list[Figure]:
     worst = max((abs((a or 0.0) - (b or 0.0)) for a, b in zip(reference, ours, strict=True)), default=0.0)
     return [
         Figure("baseline: vaderSentiment 3.3.2 (reference)", ref_rate, "texts/s"),
-        Figure(
-            "sentiment (Rapport)", our_rate, "texts/s", f"{scorer.implementation}; max |difference| {worst:.1e}"
-        ),
+        Figure("sentiment (Rapport)", our_rate, "texts/s", f"{scorer.implementation}; max |difference| {worst:.1e}"),
     ]
 
 
