@@ -37,9 +37,7 @@ from schemas.contract import DEAD_LETTERS, INTERACTIONS, RESPONSES, Table
 from schemas.migrate import migrate
 from streams.edge import Edge
 from streams.processing.pipeline import (
-    CONVERSATIONS,
-    HISTORY,
-    THREADS,
+    STATE_TABLES,
     Options,
     decode_enriched_message,
     encode_enriched,
@@ -57,13 +55,21 @@ from streams.processing.records import (
     whole_message_dead_letter,
 )
 from streams.processing.sentiment import SentimentScorer
+from streams.producer import Producer
 from streams.settings import Settings
+from streams.state import BatchState, TableStore
 from streams.transport import Transport
 from streams.warehouse import Warehouse, WarehouseError, connect
 
 log = logging.getLogger("rapport.worker")
 
+
 READ_ONLY_PREFIXES = ("select", "with", "show", "describe", "desc", "explain", "exists")
+
+# RocksDB table stores (RAPPORT_TABLE_STORE=rocksdb://): Faust's defaults keep up to 3 × 64 MiB write
+# buffers and a 2 GiB block cache per partition database, i.e. all state in RAM; these keep a worker with
+# millions of customers under 1 GiB resident (`rapport bench memory`), state on disk.
+ROCKSDB_OPTIONS = {"write_buffer_size": 8 * 1024 * 1024, "max_write_buffer_number": 2, "block_cache_size": 16 << 20}
 
 
 @dataclass
@@ -130,28 +136,6 @@ class Freshness:
         }
 
 
-class FaustTableState:
-    """``State`` over Faust tables, buffering writes so a key is written (one changelog message)
-    once per raw message however many of its records touch it."""
-
-    def __init__(self, tables: dict[str, Any]) -> None:
-        self._tables = tables
-        self._dirty: dict[tuple[str, str], Any] = {}
-
-    def get(self, table: str, key: str) -> Any:
-        if (table, key) in self._dirty:
-            return self._dirty[(table, key)]
-        return self._tables[table].get(key)
-
-    def set(self, table: str, key: str, value: Any) -> None:
-        self._dirty[(table, key)] = value
-
-    def flush(self) -> None:
-        for (table, key), value in self._dirty.items():
-            self._tables[table][key] = value
-        self._dirty.clear()
-
-
 def _headers(message: Any) -> dict[str, bytes]:
     headers = message.headers or {}
     items = headers.items() if isinstance(headers, dict) else headers
@@ -179,6 +163,24 @@ def raw_message(event: Any) -> RawMessage:
         partition=message.partition,
         offset=message.offset,
     )
+
+
+def _timestamp(event: Any) -> float | None:
+    """The Kafka CreateTime of the event's message in seconds (None when the message has none)."""
+    stamp = event.message.timestamp
+    return stamp if isinstance(stamp, int | float) else None
+
+
+def with_offsets(
+    records: Sequence[tuple[bytes, bytes | None]], batches: Sequence[tuple[int, asyncio.Future[Any]]]
+) -> list[tuple[bytes, bytes | None, int]]:
+    """(key, value, offset) of records sent with ``Producer.send_records``, once its batches are acked."""
+    out = []
+    bounds = [first for first, _ in batches[1:]] + [len(records)]
+    for (first, future), end in zip(batches, bounds, strict=True):
+        base = future.result().offset
+        out += [(key, value, base + i - first) for i, (key, value) in enumerate(records[first:end], start=first)]
+    return out
 
 
 def dead_letter_from_message(message: Any) -> DeadLetter:
@@ -243,31 +245,40 @@ class Rapport:
         self.dead_letter_topic = self.app.topic(s.topic_dead_letter, **topic_args)
         self.tables: dict[str, Any] = {}
         if s.worker_role in ("all", "process"):  # the edge role runs no agent: it only feeds the raw topic
+            # raw bytes in and out: Rapport (de)serialises with orjson and writes them itself (streams/state.py)
             self.tables = {
-                name: self.app.Table(name, default=None, partitions=s.topic_partitions)
-                for name in (HISTORY, THREADS, CONVERSATIONS)
+                name: self.app.Table(
+                    name,
+                    default=None,
+                    partitions=s.topic_partitions,
+                    key_type=bytes,  # bytes ⇒ Faust's "raw" serializer
+                    value_type=bytes,
+                    options=dict(ROCKSDB_OPTIONS) if s.table_store.startswith("rocksdb") else None,
+                )
+                for name in STATE_TABLES
             }
+            self.table_store = TableStore(self.tables)
             self.process_agent = self.app.agent(self.raw_topic, name="process")(self._process)
             self.sink_agent = self.app.agent(self.enriched_topic, name="sink")(self._sink)
             self.dead_letter_agent = self.app.agent(self.dead_letter_topic, name="dead_letter_sink")(
                 self._dead_letter_sink
             )
-        self.publisher = RawPublisher(settings)
+        self.producer = Producer(settings)
         self.edge = Edge(
             x_secrets=s.split(s.x_consumer_secret),
             meta_secrets=s.split(s.meta_app_secret),
             meta_verify_tokens=s.split(s.meta_verify_token),
             events_tokens=s.split(s.events_token),
             brands=self.brands,
-            publish=self.publisher.publish,
+            publish=self.producer.publish,
             max_bytes=s.webhook_max_bytes,
         )
-        publisher = self.publisher
+        producer = self.producer
 
         @self.app.service
-        class _PublisherLifecycle(mode.Service):
+        class _ProducerLifecycle(mode.Service):
             async def on_stop(self) -> None:
-                await publisher.stop()
+                await producer.stop()
 
         self._register_web()
 
@@ -306,21 +317,32 @@ class Rapport:
     # --- agents --------------------------------------------------------------------------------
 
     async def _process(self, stream: Any) -> Any:
-        async for event in stream.events():
-            message = raw_message(event)
-            state = FaustTableState(self.tables)
+        s = self.settings
+        async for events in stream.take_events(s.process_batch_messages, within=s.process_batch_seconds):
+            yield await self.process_batch([(raw_message(event), _timestamp(event)) for event in events])
+
+    async def process_batch(self, messages: Sequence[tuple[RawMessage, float | None]]) -> int:
+        """Process raw messages (with their Kafka timestamps) and return once everything they produce
+        (enriched rows, dead letters, changelog records) is acknowledged by the broker and the state
+        is applied: only then may their offsets be committed. Returns the number of records."""
+        s = self.settings
+        state = BatchState(self.table_store)
+        now = time.time()
+        acks: list[asyncio.Future[Any]] = []
+        results: list[tuple[RawMessage, ProcessResult]] = []
+        for message, produced_at in messages:
+            state.begin(message.partition)
             try:
-                result = process_message(message, state, self.scorer.score, time.time(), self.options)
-                state.flush()
+                result = process_message(message, state, self.scorer.score, now, self.options)
+                state.commit()
             except Exception as exc:  # a bug must not stop the agent nor lose the input
+                state.rollback()  # the failed message leaves no state behind
                 log.exception("processing failed; dead-lettering the whole message")
-                result = ProcessResult(dead_letters=[whole_message_dead_letter(message, exc, time.time())])
+                result = ProcessResult(dead_letters=[whole_message_dead_letter(message, exc, now)])
             key = message.key.encode()
-            pending = []
             if result.interactions or result.responses:
-                produced_at = event.message.timestamp  # Kafka CreateTime of the raw message (seconds)
-                value = encode_enriched(result, produced_at if isinstance(produced_at, int | float) else None)
-                pending.append(await self.enriched_topic.send(key=key, value=value))
+                value = encode_enriched(result, produced_at)
+                acks.append(await self.producer.send(s.topic_enriched, value, key=key))
             for letter in result.dead_letters:
                 log.warning(
                     "dead letter (%s/%s/%s#%s): %s",
@@ -330,11 +352,20 @@ class Rapport:
                     letter.record_index,
                     letter.reason,
                 )
-                pending.append(
-                    await self.dead_letter_topic.send(key=key, value=letter.original, headers=letter.headers())
+                acks.append(
+                    await self.producer.send(s.topic_dead_letter, letter.original, key=key, headers=letter.headers())
                 )
-            for future in pending:
-                await future  # acknowledged by the broker before this input can be committed
+            results.append((message, result))
+
+        changelog = []
+        for (table, partition), records in state.changes().items():
+            topic = self.table_store.changelog_topic(table)
+            changelog.append((table, partition, records, await self.producer.send_records(topic, partition, records)))
+        await asyncio.gather(*acks, *(future for *_, batches in changelog for _, future in batches))
+        for table, partition, records, batches in changelog:
+            self.table_store.apply(table, partition, with_offsets(records, batches))
+
+        for message, result in results:
             self.progress.raw_messages += 1
             self.progress.records += result.records
             if message.format in WEBHOOK_FORMATS:
@@ -343,7 +374,7 @@ class Rapport:
                 self.progress.replay_records += result.records
             self.progress.interactions_out += len(result.interactions)
             self.progress.dead_letters_out += len(result.dead_letters)
-            yield result.records
+        return sum(result.records for _, result in results)
 
     async def _sink(self, stream: Any) -> Any:
         async for values in stream.take(self._batch_messages, within=self.settings.sink_batch_seconds):
@@ -417,40 +448,3 @@ class Rapport:
         self._executor.shutdown(wait=True)
         if self._warehouse is not None:
             self._warehouse.close()
-
-
-class RawPublisher:
-    """The edge's own Kafka producer for the raw topic: batched (many concurrent requests share a
-    produce request), ``acks=all``, and ``publish`` returns only once the broker acknowledged."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._producer: Any = None
-        self._lock = asyncio.Lock()
-
-    async def _started(self) -> Any:
-        if self._producer is None:
-            async with self._lock:
-                if self._producer is None:
-                    from aiokafka import AIOKafkaProducer
-
-                    producer = AIOKafkaProducer(
-                        bootstrap_servers=self.settings.broker_list,
-                        acks="all",
-                        linger_ms=2,
-                        max_request_size=max(2 * self.settings.webhook_max_bytes, 1024 * 1024),
-                        request_timeout_ms=15_000,
-                    )
-                    await producer.start()
-                    self._producer = producer
-        return self._producer
-
-    async def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        producer = await self._started()
-        future = await producer.send(self.settings.topic_raw, value, key=key, headers=headers)
-        await future
-
-    async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None

@@ -137,7 +137,8 @@ def worker() -> None:
     migrate(warehouse)
     rapport = Rapport(settings, warehouse)
     # complete table recovery even where the broker misreports end offsets (streams/changelog.py)
-    fence_changelogs(",".join(settings.broker_list), [changelog_topic(settings.app_id, t) for t in rapport.tables])
+    bootstrap = ",".join(settings.broker_list)
+    fence_changelogs(bootstrap, [changelog_topic(settings.app_id, t) for t in rapport.tables])
     registration = settings.data_dir / WORKER_FILE
     registration.write_text(json.dumps({"pid": os.getpid(), "web": f"http://{settings.web_host}:{settings.web_port}"}))
     try:

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     web_port: int = Field(default=6066, ge=0, le=65535)
     table_store: str = Field(default="memory://", description="Faust table store: memory:// or rocksdb://")
     broker_session_timeout: float = Field(default=6.0, gt=0)
+    process_batch_messages: int = Field(
+        default=64, ge=1, description="Raw messages processed together (state written once per key per batch)."
+    )
+    process_batch_seconds: float = Field(default=0.05, gt=0, description="Max wait to fill a process batch.")
 
     # --- sink ----------------------------------------------------------------------------------
     sink_batch_size: int = Field(default=5000, ge=1, description="Max events per ClickHouse insert.")

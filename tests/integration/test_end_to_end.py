@@ -128,12 +128,12 @@ def send(settings: Settings, path: Path, fmt: str) -> int:
     return replay(path, fmt, settings.broker_list, settings.topic_raw, settings.replay_chunk_records, progress=False)
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.5) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.5)
+        time.sleep(poll)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
@@ -201,16 +201,20 @@ async def committed_and_last_offsets(settings: Settings) -> dict[int, tuple[int 
 
 
 @needs_twcs
-@pytest.mark.parametrize("chunk", [200, pytest.param(5, id="backlog-of-1000-messages")])
-def test_worker_killed_mid_replay_ends_with_the_same_figures(broker, tmp_path, chunk):
+@pytest.mark.parametrize(
+    ("store", "chunk"),
+    [("memory://", 200), ("rocksdb://", 200), pytest.param("memory://", 5, id="memory-backlog-of-1000-messages")],
+)
+def test_worker_killed_mid_replay_ends_with_the_same_figures(broker, tmp_path, store, chunk):
     """The backlog variant covers the restart defect fixed in streams/transport.py: the first worker dies
     before its first commit, and the second must read every raw message from the start."""
     expected = expected_figures(TWCS)
-    settings = make_settings(broker, tmp_path, replay_chunk_records=chunk)
+    # one raw message per batch, so that the kill lands mid-replay (a batch takes milliseconds)
+    settings = make_settings(broker, tmp_path, table_store=store, replay_chunk_records=chunk, process_batch_messages=1)
     first = WorkerProcess(settings, tmp_path / "worker-1.log").start()
     try:
         send(settings, TWCS, "twcs")
-        wait_for(lambda: first.progress()["records"] > 500, 120, "the worker to be mid-replay")
+        wait_for(lambda: first.progress()["records"] > 500, 120, "the worker to be mid-replay", poll=0.02)
         records_before_kill = first.progress()["records"]
     finally:
         first.kill()  # SIGKILL: no clean shutdown, uncommitted offsets are redelivered

@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from unittest.mock import AsyncMock
 
 import orjson
 import pytest
@@ -107,22 +106,54 @@ class Sent:
     headers: dict[str, bytes]
 
 
+@dataclass
+class Acked:
+    offset: int
+
+
+class FakeProducer:
+    """Stands in for ``streams.producer.Producer``: records every message and acknowledges it at once,
+    with per-partition offsets like a broker's."""
+
+    def __init__(self) -> None:
+        self.sent: list[Sent] = []
+        self.changelog: list[tuple[str, int, bytes, bytes | None, int]] = []
+        self._next: dict[tuple[str, int], int] = {}
+
+    def _acked(self, topic: str, partition: int, count: int) -> asyncio.Future[Acked]:
+        base = self._next.get((topic, partition), 0)
+        self._next[(topic, partition)] = base + count
+        future: asyncio.Future[Acked] = asyncio.get_running_loop().create_future()
+        future.set_result(Acked(base))
+        return future
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes | None, partition: int | None = None, headers: Any = ()
+    ) -> asyncio.Future[Acked]:
+        name = {"rapport.enriched": "enriched", "rapport.dead-letter": "dead-letter"}.get(topic, topic)
+        self.sent.append(Sent(name, key, value, dict(headers or [])))
+        return self._acked(topic, partition or 0, 1)
+
+    async def send_records(
+        self, topic: str, partition: int, records: Sequence[tuple[bytes, bytes | None]]
+    ) -> list[tuple[int, asyncio.Future[Acked]]]:
+        base = self._next.get((topic, partition), 0)
+        self.changelog += [(topic, partition, k, v, base + i) for i, (k, v) in enumerate(records)]
+        # two batches when there are several records, to exercise the offsets of later batches
+        split = max(1, len(records) // 2)
+        return [(0, self._acked(topic, partition, split))] + (
+            [(split, self._acked(topic, partition, len(records) - split))] if len(records) > split else []
+        )
+
+    async def stop(self) -> None:
+        pass
+
+
 def capture_sends(rapport: Rapport) -> list[Sent]:
-    """Replace the output topics' ``send`` by fakes acknowledged at once; returns what gets sent."""
-    sent: list[Sent] = []
-
-    def fake(topic: str) -> AsyncMock:
-        async def send(*, key: bytes | None = None, value: bytes = b"", headers: Any = None, **_: Any) -> Any:
-            sent.append(Sent(topic, key, value, dict(headers or [])))
-            acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            acknowledged.set_result(None)
-            return acknowledged
-
-        return AsyncMock(side_effect=send)
-
-    rapport.enriched_topic.send = fake("enriched")  # type: ignore[method-assign]
-    rapport.dead_letter_topic.send = fake("dead-letter")  # type: ignore[method-assign]
-    return sent
+    """Replace the worker's producer by a fake acknowledged at once; returns what gets sent."""
+    producer = FakeProducer()
+    rapport.producer = producer  # type: ignore[assignment]
+    return producer.sent
 
 
 @asynccontextmanager
@@ -199,12 +230,12 @@ def test_process_keeps_thread_state_in_faust_tables_across_messages(tmp_path: Pa
                 await agent.put(reply_to("x:10", "x:11") + b"\n", key=BRAND, headers=JSONL)
                 await agent.put(event("x:10") + b"\n", key=BRAND, headers=JSONL)  # redelivered
 
-            assert rapport.tables["reply_threads"]["acme\x1fx:10"] == {
+            assert rapport.table_store.value("reply_threads", "acme\x1fx:10") == {
                 "in": [1767607200, "cust1", "x:10"],
                 "r": [1767607500, "x:11"],
             }
-            assert rapport.tables["conversation_roots"]["acme\x1fx:11"] == "x:10"
-            history = rapport.tables["customer_history"]["acme\x1fcust1"]
+            assert rapport.table_store.value("conversation_roots", "acme\x1fx:11") == "x:10"
+            history = rapport.table_store.value("customer_history", "acme\x1fcust1")
             assert sorted(history["ev"]) == ["x:10", "x:11"]
 
             decoded = [decode_enriched(s.value) for s in sent if s.topic == "enriched"]
@@ -225,6 +256,57 @@ def test_process_keeps_thread_state_in_faust_tables_across_messages(tmp_path: Pa
             assert second[0]["customer_prior_inbound"] == 1
             assert no_responses == []  # the redelivery changes nothing
             assert again[0]["customer_prior_inbound"] == first[0]["customer_prior_inbound"] == 0
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_a_batch_writes_each_changed_key_once_to_its_changelog_and_the_store_holds_the_same(
+    tmp_path: Path, store: str
+) -> None:
+    def raw(payload: bytes, offset: int, partition: int = 0) -> tuple[RawMessage, float | None]:
+        return RawMessage(payload, "jsonl", "acme", partition=partition, offset=offset), None
+
+    batch = [
+        raw(event("x:20") + b"\n" + event("x:21", author_id="cust2") + b"\n", 0),
+        raw(reply_to("x:20", "x:22") + b"\n", 1),  # touches cust1's history and x:20's thread again
+        raw(event("x:20") + b"\n", 2),  # redelivered
+    ]
+
+    async def scenario() -> None:
+        async with rapport_app(tmp_path, RecordingWarehouse(), table_store=store) as rapport:
+            producer = FakeProducer()
+            rapport.producer = producer  # type: ignore[assignment]
+            assert await rapport.process_batch(batch) == 4
+            records = producer.changelog
+            keys = [(topic, key) for topic, _, key, _, _ in records]
+            assert len(keys) == len(set(keys))  # one record per key per batch
+            assert sorted(keys) == sorted(
+                [
+                    ("rapport-customer_history-changelog", b"acme\x1fcust1"),
+                    ("rapport-customer_history-changelog", b"acme\x1fcust2"),
+                    ("rapport-reply_threads-changelog", b"acme\x1fx:20"),
+                    ("rapport-reply_threads-changelog", b"acme\x1fx:21"),
+                    ("rapport-conversation_roots-changelog", b"acme\x1fx:20"),
+                    ("rapport-conversation_roots-changelog", b"acme\x1fx:21"),
+                    ("rapport-conversation_roots-changelog", b"acme\x1fx:22"),
+                ]
+            )
+            for topic, _, key, value, _ in records:  # the store holds exactly what the changelog says
+                table = topic.removeprefix("rapport-").removesuffix("-changelog")
+                assert value is not None
+                assert rapport.table_store.value(table, key.decode()) == orjson.loads(value)
+            assert rapport.table_store.value("reply_threads", "acme\x1fx:20") == {
+                "in": [1767607200, "cust1", "x:20"],
+                "r": [1767607500, "x:22"],
+            }
+            if store.startswith("rocksdb"):  # recovery after a restart resumes after the last applied offset
+                from faust.types import TP
+
+                for table in ("customer_history", "conversation_roots"):
+                    topic = f"rapport-{table}-changelog"
+                    last = max(offset for t, _, _, _, offset in records if t == topic)
+                    assert rapport.tables[table].data.persisted_offset(TP(topic, 0)) == last
 
     run(scenario())
 
@@ -271,7 +353,8 @@ def test_a_processing_failure_dead_letters_the_whole_message_and_the_agent_goes_
                 assert letter.headers["rapport-reason"].startswith(b"processing failed")
                 assert letter.headers["rapport-reason"] == b"processing failed: KeyError: 'boom'"
                 assert letter.headers["rapport-source"] == b"rapport.raw/0/0/0"
-                assert dict(rapport.tables["customer_history"]) == {}  # the failed message's state is dropped
+                # the failed message's state is dropped
+                assert rapport.table_store.value("customer_history", "acme\x1fcust1") is None
 
                 await agent.put(event("x:3") + b"\n", key=BRAND, headers=JSONL)
                 assert [s.topic for s in sent] == ["dead-letter", "enriched"]
