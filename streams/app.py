@@ -231,7 +231,9 @@ class Rapport:
             web_port=s.web_port,
             autodiscover=False,
         )
-        self.app.transport = Transport(self.app.conf.broker_consumer, self.app)  # see streams/transport.py
+        self.app.transport = Transport(  # see streams/transport.py
+            self.app.conf.broker_consumer, self.app, fetch_max_wait_ms=s.fetch_max_wait_ms
+        )
         topic_args: dict[str, Any] = {
             "key_type": bytes,
             "value_type": bytes,

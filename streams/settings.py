@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         default=64, ge=1, description="Raw messages processed together (state written once per key per batch)."
     )
     process_batch_seconds: float = Field(default=0.05, gt=0, description="Max wait to fill a process batch.")
+    fetch_max_wait_ms: int = Field(
+        default=100, ge=1, description="Longest wait of a consumer fetch for data (tansu waits it out)."
+    )
 
     # --- sink ----------------------------------------------------------------------------------
     sink_batch_size: int = Field(default=5000, ge=1, description="Max events per ClickHouse insert.")

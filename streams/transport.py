@@ -63,6 +63,11 @@ class _Consumer(faust_aiokafka.Consumer):
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     consumer: _Consumer
 
+    def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = getattr(transport, "fetch_max_wait_ms", consumer._fetch_max_wait_ms)
+        return consumer
+
     async def seek_to_committed(self) -> Mapping[TP, int]:
         return await self.call_thread(self._seek_to_committed)
 
@@ -108,6 +113,17 @@ async def _fresh_positions(aiokafka: AIOKafkaConsumer, partitions: list[Any], re
 
 
 class Transport(faust_aiokafka.Transport):
-    """``faust.transport.drivers.aiokafka.Transport`` whose consumer repositions as described above."""
+    """``faust.transport.drivers.aiokafka.Transport`` whose consumer repositions as described above, and
+    whose fetches wait at most ``fetch_max_wait_ms`` for data (Faust fixes 1,500 ms).
+
+    Why the wait matters: tansu answers a fetch over several partitions only when the wait is over, not
+    when data arrives (measured: a message produced every 370 ms to one of 4 partitions reached a
+    consumer after ~480 ms with a 1,500 ms wait, ~110 ms with 500 ms, ~12 ms with 100 ms). Every topic
+    hop pays it. A Kafka broker answers as soon as data is there, so there a short wait only costs a few
+    empty fetches per second while idle."""
 
     Consumer = _Consumer
+
+    def __init__(self, *args: Any, fetch_max_wait_ms: int = 1500, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fetch_max_wait_ms = fetch_max_wait_ms
