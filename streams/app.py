@@ -69,7 +69,12 @@ READ_ONLY_PREFIXES = ("select", "with", "show", "describe", "desc", "explain", "
 # RocksDB table stores (RAPPORT_TABLE_STORE=rocksdb://): Faust's defaults keep up to 3 × 64 MiB write
 # buffers and a 2 GiB block cache per partition database, i.e. all state in RAM; these keep a worker with
 # millions of customers under 1 GiB resident (`rapport bench memory`), state on disk.
-ROCKSDB_OPTIONS = {"write_buffer_size": 8 * 1024 * 1024, "max_write_buffer_number": 2, "block_cache_size": 16 << 20}
+ROCKSDB_OPTIONS = {
+    "write_buffer_size": 4 << 20,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 8 << 20,
+    "block_cache_compressed_size": 8 << 20,
+}
 
 
 @dataclass

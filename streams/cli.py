@@ -7,6 +7,7 @@ wrong format); 4 Kafka broker unreachable; 5 warehouse unreachable or query fail
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -114,6 +115,19 @@ def up(
     click.echo(f'query it: rapport sql --data-dir {settings.data_dir} "SELECT count() FROM interactions FINAL"')
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas (``MALLOC_ARENA_MAX``). By default each thread that allocates may get
+    its own arena (8 per core), and freed memory stays in the arena that held it; the worker's threads
+    (Kafka consumer, warehouse inserts, chdb, RocksDB) then keep much more resident than they use."""
+    import ctypes
+    import ctypes.util
+
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(libc_name).mallopt(-8, arenas)  # M_ARENA_MAX
+
+
 @main.command()
 @clear_errors
 def worker() -> None:
@@ -131,6 +145,7 @@ def worker() -> None:
 
     settings = Settings()
     use_fast_event_loop()
+    limit_malloc_arenas()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     wait_reachable(",".join(settings.broker_list), timeout=settings.kafka_connect_timeout)
     warehouse = connect(settings.warehouse_url)
