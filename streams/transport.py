@@ -1,6 +1,6 @@
 """Faust's Kafka transport with one fix: a restarted worker must not skip raw messages.
 
-The defect (Faust 0.15.3 with aiokafka 0.12), in two halves:
+The defect (Faust 0.15.3 with aiokafka 0.14), in two halves:
 
 1. When a worker starts, ``Recovery.on_recovery_completed`` resumes the input partitions, *then* seeks them
    to their committed offsets, *then* resumes flow, which clears the agents' queues. Records fetched
