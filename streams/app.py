@@ -55,7 +55,7 @@ from streams.processing.records import (
     whole_message_dead_letter,
 )
 from streams.processing.sentiment import SentimentScorer
-from streams.producer import Producer
+from streams.producer import Producer, with_offsets
 from streams.settings import Settings
 from streams.state import BatchState, TableStore
 from streams.transport import Transport
@@ -63,11 +63,11 @@ from streams.warehouse import Warehouse, WarehouseError, connect
 
 log = logging.getLogger("rapport.worker")
 
-
 READ_ONLY_PREFIXES = ("select", "with", "show", "describe", "desc", "explain", "exists")
 
 # RocksDB table stores (RAPPORT_TABLE_STORE=rocksdb://): Faust's defaults keep up to 3 × 64 MiB write
-# buffers and a 2 GiB block cache per partition database, i.e. all state in RAM; these keep a worker with
+# buffers, a 2 GiB block cache and a 500 MiB compressed cache per partition database, i.e. all state in RAM;
+# these keep a worker with
 # millions of customers under 1 GiB resident (`rapport bench memory`), state on disk.
 ROCKSDB_OPTIONS = {
     "write_buffer_size": 4 << 20,
@@ -174,18 +174,6 @@ def _timestamp(event: Any) -> float | None:
     """The Kafka CreateTime of the event's message in seconds (None when the message has none)."""
     stamp = event.message.timestamp
     return stamp if isinstance(stamp, int | float) else None
-
-
-def with_offsets(
-    records: Sequence[tuple[bytes, bytes | None]], batches: Sequence[tuple[int, asyncio.Future[Any]]]
-) -> list[tuple[bytes, bytes | None, int]]:
-    """(key, value, offset) of records sent with ``Producer.send_records``, once its batches are acked."""
-    out = []
-    bounds = [first for first, _ in batches[1:]] + [len(records)]
-    for (first, future), end in zip(batches, bounds, strict=True):
-        base = future.result().offset
-        out += [(key, value, base + i - first) for i, (key, value) in enumerate(records[first:end], start=first)]
-    return out
 
 
 def dead_letter_from_message(message: Any) -> DeadLetter:

@@ -69,6 +69,19 @@ def use_fast_event_loop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas (``MALLOC_ARENA_MAX``). By default each thread that allocates may get
+    its own arena (8 per core), and freed memory stays in the arena that held it; the worker's threads
+    (Kafka consumer, warehouse inserts, chdb, RocksDB) then keep much more resident than they use."""
+    import ctypes
+    import ctypes.util
+
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(libc_name).mallopt(-8, arenas)  # M_ARENA_MAX
+
+
 def load_settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
@@ -115,19 +128,6 @@ def up(
     click.echo(f'query it: rapport sql --data-dir {settings.data_dir} "SELECT count() FROM interactions FINAL"')
 
 
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Cap glibc's malloc arenas (``MALLOC_ARENA_MAX``). By default each thread that allocates may get
-    its own arena (8 per core), and freed memory stays in the arena that held it; the worker's threads
-    (Kafka consumer, warehouse inserts, chdb, RocksDB) then keep much more resident than they use."""
-    import ctypes
-    import ctypes.util
-
-    libc_name = ctypes.util.find_library("c")
-    if libc_name:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(libc_name).mallopt(-8, arenas)  # M_ARENA_MAX
-
-
 @main.command()
 @clear_errors
 def worker() -> None:
@@ -147,12 +147,12 @@ def worker() -> None:
     use_fast_event_loop()
     limit_malloc_arenas()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    wait_reachable(",".join(settings.broker_list), timeout=settings.kafka_connect_timeout)
+    bootstrap = ",".join(settings.broker_list)
+    wait_reachable(bootstrap, timeout=settings.kafka_connect_timeout)
     warehouse = connect(settings.warehouse_url)
     migrate(warehouse)
     rapport = Rapport(settings, warehouse)
     # complete table recovery even where the broker misreports end offsets (streams/changelog.py)
-    bootstrap = ",".join(settings.broker_list)
     fence_changelogs(bootstrap, [changelog_topic(settings.app_id, t) for t in rapport.tables])
     registration = settings.data_dir / WORKER_FILE
     registration.write_text(json.dumps({"pid": os.getpid(), "web": f"http://{settings.web_host}:{settings.web_port}"}))

@@ -85,3 +85,15 @@ class Producer:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+
+
+def with_offsets(
+    records: Sequence[tuple[bytes, bytes | None]], batches: Sequence[tuple[int, asyncio.Future[Any]]]
+) -> list[tuple[bytes, bytes | None, int]]:
+    """(key, value, offset) of records sent with :meth:`Producer.send_records`, once its batches are acked."""
+    out = []
+    bounds = [first for first, _ in batches[1:]] + [len(records)]
+    for (first, future), end in zip(batches, bounds, strict=True):
+        base = future.result().offset
+        out += [(key, value, base + i - first) for i, (key, value) in enumerate(records[first:end], start=first)]
+    return out

@@ -124,7 +124,7 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = getattr(transport, "fetch_max_wait_ms", consumer._fetch_max_wait_ms)
+        consumer._fetch_max_wait_ms = transport.fetch_max_wait_ms
         return consumer
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
@@ -134,14 +134,14 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         aiokafka = self._ensure_consumer()
         partitions = aiokafka.assignment()
         committed: dict[Any, int | None] = {tp: await aiokafka.committed(tp) for tp in partitions}
-        inputs = {tp for tp in partitions if not self._is_changelog(tp)}  # Faust reads changelogs itself
+        inputs = {tp for tp in partitions if not self.consumer._is_changelog_tp(tp)}  # Faust reads those
         targets = {tp: offset for tp, offset in committed.items() if offset or (offset == 0 and tp in inputs)}
         fresh = [tp for tp in inputs if committed[tp] is None]
         targets |= await _fresh_positions(aiokafka, fresh, self.app.conf.consumer_auto_offset_reset)
         for tp, offset in targets.items():  # no await from here on: nothing is fetched in between
             aiokafka.seek(tp, offset)
         self.consumer.seeks += 1
-        self.consumer.starts.update({tp: targets[tp] for tp in fresh if tp in targets})
+        self.consumer.starts.update({tp: targets[tp] for tp in fresh})
         log.info("inputs positioned: committed %s; fresh %s", _by_tp(committed, inputs), _by_tp(targets, fresh))
         return committed  # type: ignore[return-value]  # Faust's perform_seek expects None for "no commit"
 
@@ -155,9 +155,6 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         records = await super()._fetch_records(consumer, active_partitions, timeout=timeout, max_records=max_records)
         self.consumer.batch_seeks = self.consumer.seeks  # same step as aiokafka's hand-over
         return records
-
-    def _is_changelog(self, tp: Any) -> bool:
-        return bool(self.consumer._is_changelog_tp(TP(tp.topic, tp.partition)))
 
 
 def _by_tp(offsets: Mapping[Any, int | None], partitions: Iterable[Any]) -> str:
