@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, cast
@@ -38,8 +38,9 @@ from schemas.migrate import migrate
 from streams.edge import Edge
 from streams.processing.pipeline import (
     STATE_TABLES,
+    EnrichedBatch,
     Options,
-    decode_enriched_message,
+    decode_enriched_batch,
     encode_enriched,
     process_message,
 )
@@ -59,9 +60,11 @@ from streams.producer import Producer, with_offsets
 from streams.settings import Settings
 from streams.state import BatchState, TableStore
 from streams.transport import Transport
-from streams.warehouse import Warehouse, WarehouseError, connect
+from streams.warehouse import Rows, Warehouse, WarehouseError, connect
 
 log = logging.getLogger("rapport.worker")
+
+Batches = Sequence[tuple[Table, Rows]]
 
 READ_ONLY_PREFIXES = ("select", "with", "show", "describe", "desc", "explain", "exists")
 
@@ -290,11 +293,17 @@ class Rapport:
         loop = asyncio.get_running_loop()
         return await asyncio.shield(loop.run_in_executor(self._executor, fn, *args))
 
-    async def store(self, batches: Sequence[tuple[Table, list[dict[str, Any]]]]) -> None:
-        """Insert the batches, retrying until the warehouse accepts them (nothing is acked before)."""
+    async def store(self, batches: Batches | Callable[[], Batches]) -> None:
+        """Insert the batches, retrying until the warehouse accepts them (nothing is acked before).
+
+        ``batches`` may be a function that makes them: it runs once, in the warehouse thread, so the
+        decoding of a batch and its insert are one step with no await in between."""
+        made: list[Batches] = []
 
         def insert_all() -> None:
-            for table, rows in batches:
+            if not made:
+                made.append(batches() if callable(batches) else batches)
+            for table, rows in made[0]:
                 for start in range(0, len(rows), self.settings.sink_batch_size):
                     self.warehouse.insert(table, rows[start : start + self.settings.sink_batch_size])
 
@@ -373,20 +382,24 @@ class Rapport:
 
     async def _sink(self, stream: Any) -> Any:
         async for values in stream.take(self._batch_messages, within=self.settings.sink_batch_seconds):
-            interactions: list[dict[str, Any]] = []
-            responses: list[dict[str, Any]] = []
-            messages = [decode_enriched_message(value) for value in values]
-            for message in messages:
-                interactions += message.interactions
-                responses += message.responses
-            await self.store([(INTERACTIONS, interactions), (RESPONSES, responses)])
+            batch = await self._store_enriched(values)
             stored_at = time.time()
-            for message in messages:
-                if message.produced_at is not None and message.interactions:
-                    self.freshness.add(stored_at - message.produced_at, len(message.interactions))
-            self.progress.interactions_stored += len(interactions)
-            self.progress.responses_stored += len(responses)
-            yield len(interactions)
+            for produced_at, count in zip(batch.produced_at, batch.interaction_counts, strict=True):
+                if produced_at is not None and count:
+                    self.freshness.add(stored_at - produced_at, count)
+            self.progress.interactions_stored += batch.interactions.num_rows
+            self.progress.responses_stored += batch.responses.num_rows
+            yield batch.interactions.num_rows
+
+    async def _store_enriched(self, values: list[bytes]) -> EnrichedBatch:
+        decoded: list[EnrichedBatch] = []
+
+        def decode() -> Batches:  # in the warehouse thread: Arrow's JSON reader runs without the GIL
+            decoded.append(decode_enriched_batch(values))
+            return [(INTERACTIONS, decoded[0].interactions), (RESPONSES, decoded[0].responses)]
+
+        await self.store(decode)
+        return decoded[0]
 
     async def _dead_letter_sink(self, stream: Any) -> Any:
         async for events in stream.take_events(self._batch_messages, within=self.settings.sink_batch_seconds):

@@ -5,7 +5,8 @@
 - ``clickhouse://HOST:PORT/DB``: a ClickHouse server over the native protocol (clickhouse-driver).
 
 Rows handed to :meth:`Warehouse.insert` are mappings keyed by the contract's column names, with
-``DateTime`` columns as integer Unix seconds (UTC). The same DDL (``schemas/migrations``) runs on both.
+``DateTime`` columns as integer Unix seconds (UTC), or an Arrow table of the same columns. The same
+DDL (``schemas/migrations``) runs on both.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from urllib.parse import urlparse
 
 import orjson
 
-from schemas.contract import Table
+from schemas.contract import Table, arrow_type
 
 
 class WarehouseError(RuntimeError):
@@ -31,6 +32,9 @@ class WarehouseError(RuntimeError):
 
 
 Row = Mapping[str, Any]
+#: Rows to insert: mappings by column name, or an Arrow table with the contract's column names and
+#: ``schemas.contract.arrow_type`` types (the sink decodes enriched messages straight into Arrow).
+Rows = Sequence[Row] | Any
 
 
 class Warehouse(ABC):
@@ -49,8 +53,8 @@ class Warehouse(ABC):
         """Run a query and return its result rendered in a ClickHouse output format."""
 
     @abstractmethod
-    def insert(self, table: Table, rows: Sequence[Row]) -> None:
-        """Insert rows (mappings by column name) in one batch."""
+    def insert(self, table: Table, rows: Rows) -> None:
+        """Insert rows (mappings by column name, or an Arrow table) in one batch."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the connection or the embedded engine."""
@@ -65,23 +69,18 @@ class Warehouse(ABC):
 # ---------------------------------------------------------------------------------------------
 
 
-def _arrow_column(column_type: str, values: list[Any]) -> Any:
+def _arrow_table(table: Table, rows: Rows) -> Any:
+    """``rows`` as an Arrow table with ``table``'s columns (rows given as mappings are converted)."""
     import pyarrow as pa
 
-    base = column_type[len("Nullable(") : -1] if column_type.startswith("Nullable(") else column_type
-    if base.startswith("DateTime"):
-        return pa.array(values, pa.uint32())
-    if base in ("UInt64",):
-        return pa.array(values, pa.uint64())
-    if base in ("UInt32",):
-        return pa.array(values, pa.uint32())
-    if base == "UInt8":
-        return pa.array(values, pa.uint8())
-    if base == "Float32":
-        return pa.array(values, pa.float32())
-    if base == "String" and any(isinstance(v, bytes) for v in values):
-        return pa.array(values, pa.binary())
-    return pa.array(values, pa.string())  # String, Enum8 (by name)
+    if isinstance(rows, pa.Table):
+        return rows
+    columns = {}
+    for c in table.columns:
+        values = [r.get(c.name) for r in rows]
+        binary = any(isinstance(v, bytes) for v in values)  # dead_letters.original: any bytes
+        columns[c.name] = pa.array(values, arrow_type(c.type, binary))
+    return pa.table(columns)
 
 
 class ChdbWarehouse(Warehouse):
@@ -117,14 +116,10 @@ class ChdbWarehouse(Warehouse):
     def query_text(self, sql: str, fmt: str = "TSV") -> str:
         return str(self._query(sql, fmt).bytes().decode("utf-8", errors="replace"))
 
-    def insert(self, table: Table, rows: Sequence[Row]) -> None:
-        if not rows:
+    def insert(self, table: Table, rows: Rows) -> None:
+        if not len(rows):
             return
-        import pyarrow as pa
-
-        arrow = pa.table(  # noqa: F841 - read by name by the Python() table function below
-            {c.name: _arrow_column(c.type, [r.get(c.name) for r in rows]) for c in table.columns}
-        )
+        arrow = _arrow_table(table, rows)  # noqa: F841 - read by name by the Python() table function below
         cols = ", ".join(table.column_names)
         with self._lock:
             try:
@@ -216,9 +211,11 @@ class ServerWarehouse(Warehouse):
         result, columns = self._execute(sql, with_column_types=True)
         return render_rows([c[0] for c in columns], result, fmt, [c[1] for c in columns])
 
-    def insert(self, table: Table, rows: Sequence[Row]) -> None:
-        if not rows:
+    def insert(self, table: Table, rows: Rows) -> None:
+        if not len(rows):
             return
+        if not isinstance(rows, Sequence):  # an Arrow table
+            rows = rows.to_pylist()
         values = [tuple(_to_python(c.type, r.get(c.name)) for c in table.columns) for r in rows]
         cols = ", ".join(table.column_names)
         try:

@@ -7,13 +7,15 @@ The Faust agent (``streams/app.py``) is a thin loop around it; tests call it dir
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Protocol
 
 import orjson
 from pydantic import ValidationError
 
+from schemas.contract import INTERACTIONS, RESPONSES, arrow_struct
 from schemas.interaction import Interaction, describe_validation_error
 from streams.processing import history, replies, twcs
 from streams.processing.platforms import EMPTY_DIRECTORY, BrandDirectory, Parsed, canonical, meta, x
@@ -210,3 +212,57 @@ def decode_enriched_message(value: bytes) -> Enriched:
 def decode_enriched(value: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     message = decode_enriched_message(value)
     return message.interactions, message.responses
+
+
+@dataclass(frozen=True)
+class EnrichedBatch:
+    """Enriched messages decoded together, for the sink: the rows as Arrow tables (contract columns),
+    and for each message when it was produced and how many interactions it carried."""
+
+    interactions: Any  # pyarrow.Table
+    responses: Any  # pyarrow.Table
+    produced_at: list[float | None]
+    interaction_counts: list[int]
+
+
+@cache
+def _enriched_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("interactions", pa.list_(arrow_struct(INTERACTIONS))),
+            pa.field("responses", pa.list_(arrow_struct(RESPONSES))),
+            pa.field("produced_at", pa.float64()),
+        ]
+    )
+
+
+def decode_enriched_batch(values: Sequence[bytes]) -> EnrichedBatch:
+    """Decode enriched messages straight into Arrow columns with Arrow's JSON reader.
+
+    Same rows as ``decode_enriched`` of each message, but no Python object per row: the reader is C++
+    and runs without the GIL, so the sink's decoding no longer competes with the process agent for
+    the interpreter (it cost ~10% of the worker's CPU as Python dicts turned into Arrow arrays)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pajson
+
+    data = b"\n".join(values)
+    table = pajson.read_json(
+        pa.BufferReader(data),
+        # one block for the whole batch: a message larger than a block would fail to parse
+        read_options=pajson.ReadOptions(use_threads=False, block_size=max(1 << 20, len(data) + 1)),
+        parse_options=pajson.ParseOptions(explicit_schema=_enriched_schema(), unexpected_field_behavior="ignore"),
+    )
+
+    def rows(name: str) -> Any:
+        return pa.Table.from_struct_array(pc.list_flatten(table.column(name)).combine_chunks())
+
+    counts = pc.list_value_length(table.column("interactions")).fill_null(0)
+    return EnrichedBatch(
+        interactions=rows("interactions"),
+        responses=rows("responses"),
+        produced_at=table.column("produced_at").to_pylist(),
+        interaction_counts=counts.to_pylist(),
+    )

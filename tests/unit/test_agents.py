@@ -26,7 +26,7 @@ from streams.app import Rapport
 from streams.processing.pipeline import DictState, decode_enriched, encode_enriched, process_message
 from streams.processing.records import HEADER_FORMAT, RawMessage
 from streams.settings import Settings
-from streams.warehouse import Row, Warehouse, WarehouseError
+from streams.warehouse import Rows, Warehouse, WarehouseError
 
 T = TypeVar("T")
 BRAND = b"acme"
@@ -84,11 +84,13 @@ class RecordingWarehouse(Warehouse):
     def query_text(self, sql: str, fmt: str = "TSV") -> str:
         return ""
 
-    def insert(self, table: Table, rows: Sequence[Row]) -> None:
+    def insert(self, table: Table, rows: Rows) -> None:
         self.attempts += 1
         if self.failures > 0:
             self.failures -= 1
             raise WarehouseError("connection refused (fake)")
+        if not isinstance(rows, Sequence):  # an Arrow table (the enriched sink decodes into Arrow)
+            rows = rows.to_pylist()
         self.inserts.append((table.name, [dict(r) for r in rows]))
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from streams.processing.pipeline import (
     CONVERSATIONS,
     DictState,
     decode_enriched,
+    decode_enriched_batch,
     encode_enriched,
     process_message,
 )
@@ -191,6 +192,45 @@ def test_enriched_message_round_trips() -> None:
     interactions, responses = decode_enriched(encode_enriched(result))
     assert interactions == orjson.loads(orjson.dumps(result.interactions))
     assert responses == result.responses
+
+
+def test_enriched_batch_decodes_to_the_same_rows_as_each_message() -> None:
+    """The sink's Arrow decoding of many enriched messages gives, column by column, the rows each message
+    carries (built independently here with ``Table.from_pylist``); counts and produce times per message."""
+    import pyarrow as pa
+
+    from schemas.contract import arrow_struct
+
+    state = DictState()
+    unicode_line = line(
+        event_id="x:300", author_id="zoë", direction="inbound", kind="mention", created_at=iso(9),
+        text='émoji 😀 "quoted" \\ back\nslash', author_followers=2**63 - 1,
+    )  # fmt: skip
+    results = [process(state=state), process(unicode_line, state=state), ProcessResult(), process(state=state)]
+    values = [encode_enriched(r, produced_at=None if i == 1 else 1_700_000_000.25 + i) for i, r in enumerate(results)]
+    batch = decode_enriched_batch(values)
+
+    def expected(table: Any, rows: list[dict[str, Any]]) -> Any:
+        struct = arrow_struct(table)
+        return pa.Table.from_pylist(rows, schema=pa.schema(list(struct)))
+
+    all_interactions = [row for r in results for row in orjson.loads(orjson.dumps(r.interactions))]
+    all_responses = [row for r in results for row in r.responses]
+    assert all_responses and any(row["sentiment"] is not None for row in all_interactions)
+    assert batch.interactions.equals(expected(INTERACTIONS, all_interactions))
+    assert batch.responses.equals(expected(RESPONSES, all_responses))
+    assert batch.interactions.column("text").to_pylist()[len(results[0].interactions)] == (
+        'émoji 😀 "quoted" \\ back\nslash'
+    )
+    assert batch.interaction_counts == [len(r.interactions) for r in results]
+    assert batch.produced_at == [1_700_000_000.25, None, 1_700_000_002.25, 1_700_000_003.25]
+
+
+def test_enriched_batch_of_messages_without_rows_is_empty_tables_with_the_contract_columns() -> None:
+    batch = decode_enriched_batch([encode_enriched(ProcessResult())])
+    assert batch.interactions.num_rows == 0 and batch.responses.num_rows == 0
+    assert tuple(batch.interactions.column_names) == INTERACTIONS.column_names
+    assert tuple(batch.responses.column_names) == RESPONSES.column_names
 
 
 def test_unknown_format_is_one_dead_letter_with_the_whole_payload() -> None:
