@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from itertools import permutations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.interaction import Interaction
 from streams.processing import history, replies
@@ -111,8 +114,9 @@ def test_redelivery_changes_no_count_and_no_state() -> None:
 def test_apply_event_does_not_modify_the_given_state() -> None:
     _, state = run([E1, E2])
     assert state is not None
-    snapshot = {"first": state["first"], "ev": {k: list(v) for k, v in state["ev"].items()}}
+    snapshot = copy.deepcopy(state)
     history.apply_event(state, E3[0], E3[1], 50)
+    history.apply_event(state, inbound("x:0", 10), 0.1, 2)  # late, and over the cap
     assert state == snapshot
 
 
@@ -125,6 +129,59 @@ def test_cap_keeps_the_most_recent_events() -> None:
     assert columns == [HistoryColumns(ts(100), 1, 1, -0.25)]
     assert sorted(state["ev"]) == ["x:3", "x:4"]
     assert state["first"] == ts(100)  # first-seen survives the cap
+
+
+def reference_apply(
+    state: dict[str, Any] | None, event: Interaction, sentiment: float | None, max_events: int
+) -> tuple[HistoryColumns, dict[str, Any]]:
+    """The definition, computed the slow way: compare the event with every remembered one."""
+    ts_ = int(event.created_at.timestamp())
+    first = ts_ if state is None else min(state["first"], ts_)
+    events = dict(state["ev"]) if state else {}
+    earlier = [(at, i, d, s) for i, (at, d, s) in events.items() if (at, i) < (ts_, event.event_id)]
+    inbound_ = [(at, i, s) for at, i, d, s in earlier if d == history.INBOUND]
+    scored = max(((at, i, s) for at, i, s in inbound_ if s is not None), default=None)
+    columns = HistoryColumns(first, len(inbound_), len(earlier) - len(inbound_), scored[2] if scored else None)
+    if event.is_conversational and event.event_id not in events:
+        events[event.event_id] = [ts_, 0 if event.direction == "inbound" else 1, sentiment]
+        events = dict(sorted(events.items(), key=lambda kv: (kv[1][0], kv[0]))[-max_events:])
+    return columns, {"first": first, "ev": events}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 12),  # event number (a repeat is a redelivery)
+            st.integers(0, 6),  # created_at
+            st.sampled_from(["mention", "reply", "reaction"]),
+            st.booleans(),  # inbound
+            st.one_of(st.none(), st.sampled_from([-0.5, 0.0, 0.25, 0.9])),
+            st.booleans(),  # store the state without its summary (as written before it existed)
+        ),
+        max_size=40,
+    ),
+    max_events=st.integers(1, 6),
+)
+def test_summary_fast_path_gives_the_definition(steps: list[tuple[Any, ...]], max_events: int) -> None:
+    """Any arrival order, redeliveries, the cap, and states without a summary: the same columns and
+    remembered events as the slow definition."""
+    state: dict[str, Any] | None = None
+    expected_state: dict[str, Any] | None = None
+    for number, seconds, kind, is_inbound, sentiment, strip in steps:
+        event_id = f"x:{number}"
+        event = (
+            inbound(event_id, seconds, kind=kind, text=None)
+            if is_inbound
+            else outbound(event_id, seconds, parent=None, kind=kind)
+        )
+        columns, state = history.apply_event(state, event, sentiment, max_events)
+        expected, expected_state = reference_apply(expected_state, event, sentiment, max_events)
+        assert columns == expected
+        assert {"first": state["first"], "ev": state["ev"]} == expected_state
+        assert {k: state[k] for k in ("n", "top", "last")} == history._summary(state["ev"])
+        if strip:
+            state = {"first": state["first"], "ev": state["ev"]}
 
 
 def test_reactions_are_not_messages_but_count_for_first_seen() -> None:
