@@ -23,6 +23,7 @@ import pytest
 import streams.app
 from schemas.contract import Table
 from streams.app import Rapport
+from streams.processing.history import remembered
 from streams.processing.pipeline import DictState, decode_enriched, encode_enriched, process_message
 from streams.processing.records import HEADER_FORMAT, RawMessage
 from streams.settings import Settings
@@ -238,7 +239,7 @@ def test_process_keeps_thread_state_in_faust_tables_across_messages(tmp_path: Pa
             }
             assert rapport.table_store.value("conversation_roots", "acme\x1fx:11") == "x:10"
             history = rapport.table_store.value("customer_history", "acme\x1fcust1")
-            assert sorted(history["ev"]) == ["x:10", "x:11"]
+            assert sorted(remembered(history)) == ["x:10", "x:11"]
 
             decoded = [decode_enriched(s.value) for s in sent if s.topic == "enriched"]
             assert len(decoded) == 3

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from itertools import permutations
 from typing import Any
 
+import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from schemas.interaction import Interaction
@@ -93,7 +94,7 @@ def test_columns_do_not_depend_on_arrival_order(order: tuple[int, ...]) -> None:
     assert columns[-1] == EXPECTED[last_event.event_id]
     assert state is not None
     assert state["first"] == ts(100)
-    assert sorted(state["ev"]) == ["x:1", "x:2", "x:3", "x:4"]
+    assert sorted(history.remembered(state)) == ["x:1", "x:2", "x:3", "x:4"]
 
 
 def test_columns_only_count_earlier_events_that_arrived() -> None:
@@ -123,11 +124,11 @@ def test_apply_event_does_not_modify_the_given_state() -> None:
 def test_cap_keeps_the_most_recent_events() -> None:
     _, state = run([E3, E2, E1], max_events=2)  # the oldest (x:1) arrives last and is dropped
     assert state is not None
-    assert sorted(state["ev"]) == ["x:2", "x:3"]
+    assert sorted(history.remembered(state)) == ["x:2", "x:3"]
     columns, state = run([E4], state, max_events=2)
     # only x:2 and x:3 are remembered: one earlier inbound, one reply
     assert columns == [HistoryColumns(ts(100), 1, 1, -0.25)]
-    assert sorted(state["ev"]) == ["x:3", "x:4"]
+    assert sorted(history.remembered(state)) == ["x:3", "x:4"]
     assert state["first"] == ts(100)  # first-seen survives the cap
 
 
@@ -178,10 +179,29 @@ def test_summary_fast_path_gives_the_definition(steps: list[tuple[Any, ...]], ma
         columns, state = history.apply_event(state, event, sentiment, max_events)
         expected, expected_state = reference_apply(expected_state, event, sentiment, max_events)
         assert columns == expected
-        assert {"first": state["first"], "ev": state["ev"]} == expected_state
-        assert {k: state[k] for k in ("n", "top", "last")} == history._summary(state["ev"])
-        if strip:
-            state = {"first": state["first"], "ev": state["ev"]}
+        assert {"first": state["first"], "ev": history.remembered(state)} == expected_state
+        assert {k: state[k] for k in ("n", "top", "last")} == history._summary(history.remembered(state))
+        assert orjson.loads(orjson.dumps(state)) == state  # it is stored as JSON
+        if strip:  # as written before the summary existed
+            state = {"first": state["first"], "ev": history.remembered(state)}
+
+
+ID_CHARS = st.sampled_from(['"', ",", "\\", ":", "{", "}", "[", "1", "x", "é", "\u2028"])
+
+
+@example(known=['x:"x:1', 'x:2,"x:3'], probe="x:1")  # a stored key that ends with the probe's quoted form
+@example(known=['x:2,"x:3'], probe="x:3")
+@settings(max_examples=300, deadline=None)
+@given(
+    known=st.lists(st.text(ID_CHARS, min_size=1, max_size=6).map(lambda t: "x:" + t), max_size=6),
+    probe=st.text(ID_CHARS, min_size=1, max_size=6).map(lambda t: "x:" + t),
+)
+def test_packed_membership_is_exact_for_ids_with_quotes_and_commas(known: list[str], probe: str) -> None:
+    events = {event_id: [1, 0, None] for event_id in known}
+    packed = history._pack(events)
+    assert history._packed_has(packed, probe) == (probe in events)
+    for event_id in known:
+        assert history._packed_has(packed, event_id)
 
 
 def test_reactions_are_not_messages_but_count_for_first_seen() -> None:
@@ -189,7 +209,7 @@ def test_reactions_are_not_messages_but_count_for_first_seen() -> None:
     share = inbound("x:150", 150, kind="share", text=None)
     columns, state = run([E1, (like, None), (share, None), E3])
     assert state is not None
-    assert sorted(state["ev"]) == ["x:1", "x:3"]
+    assert sorted(history.remembered(state)) == ["x:1", "x:3"]
     assert columns[1] == HistoryColumns(ts(50), 0, 0, None)  # the like (t=50) comes before x:1 (t=100)
     assert columns[2] == HistoryColumns(ts(50), 1, 0, 0.5)  # the share (t=150) sees x:1
     assert columns[3] == HistoryColumns(ts(50), 1, 0, 0.5)  # x:3: x:1 only; reactions/shares not counted
