@@ -15,8 +15,9 @@ resident, with its state on disk where it must be. The figures are printed, neve
 4. prints and returns: events, seconds, events/s, the idle worker's RSS, the peak and final RSS, the
    per-customer cost above idle, and the size on disk of the worker's data directory.
 
-Each customer costs three table keys (``customer_history``, ``reply_threads``, ``conversation_roots``);
-a reply adds one ``conversation_roots`` key and updates two others.
+Each customer costs two table keys (``customer_history``, ``reply_threads``; a message that starts a
+conversation needs no ``conversation_roots`` key); a reply adds one ``conversation_roots`` key and
+updates the two others.
 """
 
 from __future__ import annotations

@@ -98,14 +98,18 @@ def parse_records(
 
 
 def with_conversation(event: Interaction, state: State) -> Interaction:
-    """Fill in ``conversation_id`` when the source did not give it (the root of the reply tree)."""
+    """Fill in ``conversation_id`` when the source did not give it (the root of the reply tree).
+
+    ``conversation_roots`` maps an event to its root only when the root is another event: a lookup
+    that finds nothing means "the event is its own root", so roots (every post, most customer
+    messages) cost no state and no changelog record."""
     if event.conversation_id is not None:
         return event
     if event.parent_id is None:
         root = event.event_id
     else:
         root = state.get(CONVERSATIONS, f"{event.brand}\x1f{event.parent_id}") or event.parent_id
-    state.set(CONVERSATIONS, f"{event.brand}\x1f{event.event_id}", root)
+        state.set(CONVERSATIONS, f"{event.brand}\x1f{event.event_id}", root)
     return event.model_copy(update={"conversation_id": root})
 
 
