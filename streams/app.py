@@ -220,6 +220,11 @@ class Rapport:
             processing_guarantee="at_least_once",
             consumer_auto_offset_reset="earliest",
             producer_max_request_size=16 * 1024 * 1024,
+            # an agent's input buffer, in messages. Faust's default, 4,096, let the sink's backlog of enriched
+            # messages (~120 KB each) sit in the worker's memory whenever it fell behind the process agent:
+            # the 1M-customer memory run peaked at 1,127 MiB. With 512 the consumer waits instead and the
+            # backlog stays in the broker (838 MiB); 128 also bounded it but cost ~10% of the throughput.
+            stream_buffer_maxsize=8 * s.process_batch_messages,
             producer_acks=-1,
             web_enabled=True,
             web_bind=s.web_host,
@@ -360,6 +365,10 @@ class Rapport:
                     await self.producer.send(s.topic_dead_letter, letter.original, key=key, headers=letter.headers())
                 )
             results.append((message, result))
+            # let the other agents run between messages: a batch is ~0.5 s of work, and the sink can only hand
+            # its next insert to the warehouse thread when it gets a turn of the event loop. Measured on the
+            # 1M-customer memory run: rows not yet stored when processing ended, 608k without, 364k with
+            await asyncio.sleep(0)
 
         changelog = []
         for (table, partition), records in state.changes().items():
