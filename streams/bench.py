@@ -251,8 +251,16 @@ def stage_figures(chunks: list[Any], warehouse_dir: Path, sink_batch: int) -> tu
     """Each stage alone, in this process, on the same chunks; returns the figures and the texts scored."""
     from schemas.contract import INTERACTIONS
     from streams.processing import history, replies
-    from streams.processing.pipeline import DictState, interaction_row, parse_records, with_conversation, with_customer
-    from streams.processing.records import RawMessage
+    from streams.processing.pipeline import (
+        DictState,
+        decode_enriched_batch,
+        encode_enriched,
+        interaction_row,
+        parse_records,
+        with_conversation,
+        with_customer,
+    )
+    from streams.processing.records import ProcessResult, RawMessage
     from streams.processing.sentiment import SentimentScorer
     from streams.warehouse import connect
 
@@ -289,16 +297,22 @@ def stage_figures(chunks: list[Any], warehouse_dir: Path, sink_batch: int) -> tu
             state.set("reply_threads", key, new_thread)
     figures.append(Figure("reply matching", _rate(len(events), time.perf_counter() - started)))
 
+    # the sink as the worker runs it: enriched messages of ~200 rows, decoded together into Arrow columns
+    # and inserted, a batch of sink_batch rows at a time
     rows = [interaction_row(e, s, c, 0) for e, s, c in enriched]
+    values = [encode_enriched(ProcessResult(interactions=rows[i : i + 200])) for i in range(0, len(rows), 200)]
+    per_batch = max(1, sink_batch // 200)
     warehouse = connect(f"chdb://{warehouse_dir}")
     from schemas.migrate import migrate
 
     migrate(warehouse)
     warehouse.insert(INTERACTIONS, rows[:100])  # warm-up
     started = time.perf_counter()
-    for start in range(0, len(rows), sink_batch):
-        warehouse.insert(INTERACTIONS, rows[start : start + sink_batch])
-    figures.append(Figure(f"sink (chdb inserts of {sink_batch} rows)", _rate(len(rows), time.perf_counter() - started)))
+    for start in range(0, len(values), per_batch):
+        warehouse.insert(INTERACTIONS, decode_enriched_batch(values[start : start + per_batch]).interactions)
+    figures.append(
+        Figure(f"sink (decode + chdb inserts of {sink_batch} rows)", _rate(len(rows), time.perf_counter() - started))
+    )
     warehouse.close()
     return figures, [e.text for e in events if e.text]
 
