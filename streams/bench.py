@@ -351,6 +351,18 @@ async def _consume_all(bootstrap: str, topic: str, messages: int) -> float:
         await consumer.stop()
 
 
+def _faust_baseline(mode: str, bootstrap: str, topic: str, messages: int, workdir: Path) -> float:
+    """Seconds a baseline agent of ``streams.bench_faust_baseline`` took over the raw messages."""
+    from streams.localbroker import free_port
+
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.bench_faust_baseline", mode, bootstrap, topic, f"bench.{mode}",
+         str(messages), str(free_port()), str(workdir / mode)],
+        capture_output=True, text=True, timeout=900, check=True,
+    )  # fmt: skip
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
+
+
 def _peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -387,13 +399,10 @@ def bench_pipeline(
 
             # baseline 1: the Kafka client alone reading the same messages
             raw_seconds = asyncio.run(_consume_all(broker.bootstrap, settings.topic_raw, len(chunks)))
-            # baseline 2: a Faust agent forwarding the same messages, doing nothing else
-            done = subprocess.run(
-                [sys.executable, "-m", "streams.bench_faust_baseline", broker.bootstrap, settings.topic_raw,
-                 "bench.forwarded", str(len(chunks)), str(free_port()), str(workdir / "forward")],
-                capture_output=True, text=True, timeout=900, check=True,
-            )  # fmt: skip
-            forward_seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+            # baseline 2: a Faust agent forwarding the same messages, doing nothing else; and the floor: a
+            # Faust agent that only parses each event and stores seven of its fields
+            forward_seconds = _faust_baseline("forward", broker.bootstrap, settings.topic_raw, len(chunks), workdir)
+            floor_seconds = _faust_baseline("floor", broker.bootstrap, settings.topic_raw, len(chunks), workdir)
 
             # end to end: a started worker (group joined) on fresh topics; time from the first produce
             # until every event is queryable in chdb
@@ -426,9 +435,11 @@ def bench_pipeline(
                  note=f"{_rate(len(chunks), raw_seconds):.0f} messages/s")  # fmt: skip
     forward = Figure("baseline: do-nothing Faust agent (forward)", _rate(records, forward_seconds),
                      note=f"{_rate(len(chunks), forward_seconds):.0f} messages/s")  # fmt: skip
+    floor = Figure("floor: Faust agent, orjson parse + 7-field insert", _rate(records, floor_seconds),
+                   note="no validation, state, sentiment or second topic")  # fmt: skip
     full = Figure("all stages together (in process)", _rate(records, sum(records / f.per_second for f in stages)))
     print("\nfigure                                               rate            vs Kafka   vs Faust", file=out)
-    for f in [*stages, full, e2e, raw, forward]:
+    for f in [*stages, full, e2e, raw, forward, floor]:
         vs_raw, vs_forward = f.per_second / raw.per_second, f.per_second / forward.per_second
         line = f"  {f.name:<50} {f.per_second:>9,.0f} {f.unit:<9} {vs_raw:>6.3f}   {vs_forward:>6.3f}  {f.note}"
         print(line, file=out)
@@ -450,7 +461,7 @@ def bench_pipeline(
     print("\ntargets:", file=out)
     for name, met in targets:
         print(f"  {'met    ' if met else 'NOT met'}  {name}", file=out)
-    return {"e2e": e2e, "raw": raw, "forward": forward, "stages": stages, "sentiment": sentiment,
+    return {"e2e": e2e, "raw": raw, "forward": forward, "floor": floor, "stages": stages, "sentiment": sentiment,
             "latency": (p50, p99), "peak_mib": peak}  # fmt: skip
 
 
