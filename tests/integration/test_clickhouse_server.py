@@ -218,8 +218,19 @@ def test_migrate_twice_second_is_noop_and_columns_match_contract(server: ClickHo
 # inserts and reads
 
 
-def test_interactions_round_trip(warehouse: Warehouse) -> None:
-    warehouse.insert(INTERACTIONS, INTERACTION_ROWS)
+@pytest.mark.parametrize("as_arrow", [False, True], ids=["mappings", "arrow"])
+def test_interactions_round_trip(warehouse: Warehouse, as_arrow: bool) -> None:
+    """Rows as mappings, or as the Arrow table the sink decodes enriched messages into."""
+    if as_arrow:
+        import pyarrow as pa
+
+        from schemas.contract import arrow_struct
+
+        warehouse.insert(
+            INTERACTIONS, pa.Table.from_pylist(INTERACTION_ROWS, pa.schema(list(arrow_struct(INTERACTIONS))))
+        )
+    else:
+        warehouse.insert(INTERACTIONS, INTERACTION_ROWS)
     got = read_back(warehouse, INTERACTIONS, "event_id")
     want = [{c.name: expected_value(c.type, r[c.name]) for c in INTERACTIONS.columns} for r in INTERACTION_ROWS]
     assert got == want
