@@ -195,12 +195,12 @@ TABLES: tuple[Table, ...] = (INTERACTIONS, RESPONSES, DEAD_LETTERS)
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 
 
-def arrow_type(column_type: str, binary: bool = False) -> Any:
+def arrow_type(column: Column, binary: bool = False) -> Any:
     """The Arrow type in which Rapport hands a column's values to ClickHouse: ``DateTime`` as Unix seconds
     (``uint32``), enums by name (``string``); ``binary`` for ``String`` values that may not be UTF-8."""
     import pyarrow as pa
 
-    base = column_type[len("Nullable(") : -1] if column_type.startswith("Nullable(") else column_type
+    base = column.base_type
     if base.startswith("DateTime") or base == "UInt32":
         return pa.uint32()
     if base == "UInt64":
@@ -216,7 +216,7 @@ def arrow_struct(table: Table) -> Any:
     """A row of ``table`` as an Arrow struct type (the columns in contract order)."""
     import pyarrow as pa
 
-    return pa.struct([pa.field(c.name, arrow_type(c.type)) for c in table.columns])
+    return pa.struct([pa.field(c.name, arrow_type(c)) for c in table.columns])
 
 
 def render_markdown() -> str:

@@ -79,7 +79,7 @@ def _arrow_table(table: Table, rows: Rows) -> Any:
     for c in table.columns:
         values = [r.get(c.name) for r in rows]
         binary = any(isinstance(v, bytes) for v in values)  # dead_letters.original: any bytes
-        columns[c.name] = pa.array(values, arrow_type(c.type, binary))
+        columns[c.name] = pa.array(values, arrow_type(c, binary))
     return pa.table(columns)
 
 
