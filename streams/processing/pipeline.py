@@ -201,21 +201,10 @@ def encode_enriched(result: ProcessResult, produced_at: float | None = None) -> 
     )
 
 
-@dataclass(frozen=True)
-class Enriched:
-    interactions: list[dict[str, Any]]
-    responses: list[dict[str, Any]]
-    produced_at: float | None
-
-
-def decode_enriched_message(value: bytes) -> Enriched:
-    data = orjson.loads(value)
-    return Enriched(data["interactions"], data["responses"], data.get("produced_at"))
-
-
 def decode_enriched(value: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    message = decode_enriched_message(value)
-    return message.interactions, message.responses
+    """The rows of one enriched message (the sink decodes many at once: ``decode_enriched_batch``)."""
+    data = orjson.loads(value)
+    return data["interactions"], data["responses"]
 
 
 @dataclass(frozen=True)
