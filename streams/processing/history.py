@@ -102,11 +102,12 @@ def apply_event(
         packed: str = state["ev"]
         counts, top, last = state["n"], state["top"], state["last"]
     else:  # no state yet, or one written before the summary existed
-        events = remembered(state)
-        packed = _pack(events)
-        summary = _summary(events)
+        written = remembered(state)
+        packed = _pack(written)
+        summary = _summary(written)
         counts, top, last = summary["n"], summary["top"], summary["last"]
 
+    events: dict[str, list[Any]] | None = None  # decoded only when needed
     if top is None or me > tuple(top):
         # later than everything remembered: the summary is the answer
         columns = HistoryColumns(first, counts[INBOUND], counts[OUTBOUND], last[2] if last else None)
@@ -118,9 +119,6 @@ def apply_event(
             if direction == INBOUND and sentiment is not None:
                 last = [ts, event.event_id, sentiment]
             return columns, {"first": first, "ev": packed, "n": counts, "top": top, "last": last}
-        if not remember:
-            return columns, {"first": first, "ev": packed, "n": counts, "top": top, "last": last}
-        events = orjson.loads(packed)  # the cap is reached, or the id is known with another time
     else:
         events = orjson.loads(packed)
         prior_inbound = replies = 0
@@ -136,9 +134,12 @@ def apply_event(
                 replies += 1
         columns = HistoryColumns(first, prior_inbound, replies, latest[1] if latest else None)
 
-    if remember and event.event_id not in events:
-        events[event.event_id] = [ts, direction, sentiment]
-        if len(events) > max_events:
-            events = dict(sorted(events.items(), key=lambda kv: (kv[1][0], kv[0]))[-max_events:])
-        return columns, {"first": first, "ev": _pack(events), **_summary(events)}
+    if remember:
+        if events is None:  # in order, but the cap is reached or the id is known with another time
+            events = orjson.loads(packed)
+        if event.event_id not in events:
+            events[event.event_id] = [ts, direction, sentiment]
+            if len(events) > max_events:
+                events = dict(sorted(events.items(), key=lambda kv: (kv[1][0], kv[0]))[-max_events:])
+            return columns, {"first": first, "ev": _pack(events), **_summary(events)}
     return columns, {"first": first, "ev": packed, "n": counts, "top": top, "last": last}
