@@ -70,8 +70,7 @@ READ_ONLY_PREFIXES = ("select", "with", "show", "describe", "desc", "explain", "
 
 # RocksDB table stores (RAPPORT_TABLE_STORE=rocksdb://): Faust's defaults keep up to 3 × 64 MiB write
 # buffers, a 2 GiB block cache and a 500 MiB compressed cache per partition database, i.e. all state in RAM;
-# these keep a worker with
-# millions of customers under 1 GiB resident (`rapport bench memory`), state on disk.
+# these keep a worker with millions of customers under 1 GiB resident (`rapport bench memory`), state on disk.
 ROCKSDB_OPTIONS = {
     "write_buffer_size": 4 << 20,
     "max_write_buffer_number": 2,

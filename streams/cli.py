@@ -86,8 +86,8 @@ def tune_garbage_collector(young_threshold: int = 50_000) -> None:
     """Move everything allocated so far (modules, the app) out of the collector's sight, and collect the
     youngest generation every ``young_threshold`` allocations instead of 700. The pipeline's objects are
     freed by reference counting; with CPython's defaults the cyclic collector ran so often over the
-    worker's many live objects that it took a third of the per-event cost of the customer history
-    (measured: 11.2 → 6.3 µs per event)."""
+    many live objects that it took a third of the customer-history step's time (measured on that step
+    alone, with a large live heap: 11.2 → 6.3 µs per event; end to end 10,668 → 11,288 events/s)."""
     import gc
 
     gc.collect()
