@@ -300,8 +300,11 @@ def stage_figures(chunks: list[Any], warehouse_dir: Path, sink_batch: int) -> tu
     # the sink as the worker runs it: enriched messages of ~200 rows, decoded together into Arrow columns
     # and inserted, a batch of sink_batch rows at a time
     rows = [interaction_row(e, s, c, 0) for e, s, c in enriched]
-    values = [encode_enriched(ProcessResult(interactions=rows[i : i + 200])) for i in range(0, len(rows), 200)]
-    per_batch = max(1, sink_batch // 200)
+    per_message = 200  # rows per enriched message: one raw message's worth (RAPPORT_REPLAY_CHUNK_RECORDS)
+    values = [
+        encode_enriched(ProcessResult(interactions=rows[i : i + per_message])) for i in range(0, len(rows), per_message)
+    ]
+    per_batch = max(1, sink_batch // per_message)  # messages per sink batch, as Rapport._batch_messages
     warehouse = connect(f"chdb://{warehouse_dir}")
     from schemas.migrate import migrate
 
