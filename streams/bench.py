@@ -354,8 +354,9 @@ async def _consume_all(bootstrap: str, topic: str, messages: int) -> float:
         await consumer.stop()
 
 
-def _faust_baseline(mode: str, bootstrap: str, topic: str, messages: int, workdir: Path) -> float:
-    """Seconds a baseline agent of ``streams.bench_faust_baseline`` took over the raw messages."""
+def _faust_baseline(mode: str, bootstrap: str, topic: str, messages: int, workdir: Path) -> tuple[float, int | None]:
+    """Seconds a baseline agent of ``streams.bench_faust_baseline`` took over the raw messages, and the rows it
+    stored (None for ``forward``)."""
     from streams.localbroker import free_port
 
     done = subprocess.run(
@@ -363,7 +364,8 @@ def _faust_baseline(mode: str, bootstrap: str, topic: str, messages: int, workdi
          str(messages), str(free_port()), str(workdir / mode)],
         capture_output=True, text=True, timeout=900, check=True,
     )  # fmt: skip
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return float(result["seconds"]), result["rows"]
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -402,10 +404,16 @@ def bench_pipeline(
 
             # baseline 1: the Kafka client alone reading the same messages
             raw_seconds = asyncio.run(_consume_all(broker.bootstrap, settings.topic_raw, len(chunks)))
-            # baseline 2: a Faust agent forwarding the same messages, doing nothing else; and the floor: a
-            # Faust agent that only parses each event and stores seven of its fields
-            forward_seconds = _faust_baseline("forward", broker.bootstrap, settings.topic_raw, len(chunks), workdir)
-            floor_seconds = _faust_baseline("floor", broker.bootstrap, settings.topic_raw, len(chunks), workdir)
+            # baseline 2: a Faust agent forwarding the same messages, doing nothing else; the floor: a Faust
+            # agent that only parses each event and stores seven of its fields; and the same without opening
+            # the messages in Python (chdb parses them)
+            forward_seconds, _ = _faust_baseline("forward", broker.bootstrap, settings.topic_raw, len(chunks), workdir)
+            floor_seconds, floor_rows = _faust_baseline(
+                "floor", broker.bootstrap, settings.topic_raw, len(chunks), workdir
+            )
+            unopened_seconds, unopened_rows = _faust_baseline(
+                "unopened", broker.bootstrap, settings.topic_raw, len(chunks), workdir
+            )
 
             # end to end: a started worker (group joined) on fresh topics; time from the first produce
             # until every event is queryable in chdb
@@ -439,10 +447,12 @@ def bench_pipeline(
     forward = Figure("baseline: do-nothing Faust agent (forward)", _rate(records, forward_seconds),
                      note=f"{_rate(len(chunks), forward_seconds):.0f} messages/s")  # fmt: skip
     floor = Figure("floor: Faust agent, orjson parse + 7-field insert", _rate(records, floor_seconds),
-                   note="no validation, state, sentiment or second topic")  # fmt: skip
+                   note=f"no validation, state, sentiment or second topic; {floor_rows} rows")  # fmt: skip
+    unopened = Figure("unopened: the same, chdb parses the messages", _rate(records, unopened_seconds),
+                      note=f"no Python per event; {unopened_rows} rows")  # fmt: skip
     full = Figure("all stages together (in process)", _rate(records, sum(records / f.per_second for f in stages)))
     print("\nfigure                                               rate            vs Kafka   vs Faust", file=out)
-    for f in [*stages, full, e2e, raw, forward, floor]:
+    for f in [*stages, full, e2e, raw, forward, floor, unopened]:
         vs_raw, vs_forward = f.per_second / raw.per_second, f.per_second / forward.per_second
         line = f"  {f.name:<50} {f.per_second:>9,.0f} {f.unit:<9} {vs_raw:>6.3f}   {vs_forward:>6.3f}  {f.note}"
         print(line, file=out)
@@ -464,8 +474,8 @@ def bench_pipeline(
     print("\ntargets:", file=out)
     for name, met in targets:
         print(f"  {'met    ' if met else 'NOT met'}  {name}", file=out)
-    return {"e2e": e2e, "raw": raw, "forward": forward, "floor": floor, "stages": stages, "sentiment": sentiment,
-            "latency": (p50, p99), "peak_mib": peak}  # fmt: skip
+    return {"e2e": e2e, "raw": raw, "forward": forward, "floor": floor, "unopened": unopened, "stages": stages,
+            "sentiment": sentiment, "latency": (p50, p99), "peak_mib": peak}  # fmt: skip
 
 
 async def _paced(settings: Settings, chunks: list[Any], rate: int, seconds: float) -> int:

@@ -2,14 +2,16 @@
 
 - ``forward``: forwards every message to another topic and does nothing else (the framework's own cost
   per message);
-- ``floor``: the least a worker that looks at every event can do: parse each JSON line with orjson and
-  insert seven of its fields into a plain chdb table (no validation, state, sentiment or second topic),
-  in batches of 64 messages in a worker thread, as Rapport does. It shows how much of the budget the
-  parsing and storing of the events alone take on this machine.
+- ``floor``: the least a worker that looks at every event in Python can do: parse each JSON line with
+  orjson and insert seven of its fields into a plain chdb table (no validation, state, sentiment or second
+  topic), in batches of 64 messages in a worker thread, as Rapport does;
+- ``unopened``: the same batches and table, but the messages are never opened in Python: chdb's own JSON
+  reader parses them. It shows what consuming and storing the events cost when no Python runs per event.
 
 Run as ``python -m streams.bench_faust_baseline MODE BOOTSTRAP IN_TOPIC OUT_TOPIC MESSAGES WEB_PORT DATADIR``
-(MODE ``forward`` or ``floor``; OUT_TOPIC is unused by ``floor``); prints one JSON line
-``{"messages": N, "seconds": S}`` (first message received → last one handled) and exits.
+(MODE ``forward``, ``floor`` or ``unopened``; OUT_TOPIC is used by ``forward`` only); prints one JSON line
+``{"messages": N, "seconds": S, "rows": R}`` (first message received → last one handled; R the rows in
+the table, null for ``forward``) and exits.
 """
 
 from __future__ import annotations
@@ -19,22 +21,36 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 FLOOR_COLUMNS = ("event_id", "brand", "author_id", "text", "created_at", "kind", "direction")
 
 
-def _floor_store(datadir: str) -> Any:
-    """A function that inserts parsed events into a plain MergeTree table of a fresh chdb directory."""
-    import pyarrow as pa
+def _floor_table(datadir: str) -> Any:
+    """A chdb session on a fresh directory with a plain MergeTree table of the seven floor columns."""
     from chdb import session
 
     db = session.Session(os.path.join(datadir, "chdb"))
     columns = ", ".join(f"{c} Nullable(String)" for c in FLOOR_COLUMNS)
     db.query(f"CREATE TABLE floor ({columns}) ENGINE = MergeTree ORDER BY tuple()")
+    return db
 
-    def store(rows: list[dict[str, Any]]) -> None:
+
+def _store_parsed(db: Any) -> Callable[[list[bytes]], None]:
+    """``floor``: every line parsed with orjson in Python, seven fields inserted through Arrow."""
+    import orjson
+    import pyarrow as pa
+
+    def parse(line: bytes) -> Any:
+        try:
+            return orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+
+    def store(messages: list[bytes]) -> None:
+        rows = [row for m in messages for line in m.split(b"\n") if isinstance(row := parse(line), dict)]
         arrow = pa.table(  # noqa: F841 - read by the Python() table function
             {
                 c: pa.array([r.get(c) if isinstance(r.get(c), str) else None for r in rows], pa.string())
@@ -46,9 +62,28 @@ def _floor_store(datadir: str) -> Any:
     return store
 
 
+def _store_unopened(db: Any, datadir: str) -> Callable[[list[bytes]], None]:
+    """``unopened``: the messages written as they are to a file that chdb reads line by line and parses with
+    its own JSON functions. Lines that are not JSON objects are skipped, as ``floor`` skips them. (A file,
+    because chdb reads ``{...}`` in a query's text as a parameter; lines, because the JSONEachRow reader
+    that skips bad input also skips the valid line after an unterminated object.)"""
+    spool = os.path.join(datadir, "batch.jsonl")
+    structure = ", ".join(f"{c} Nullable(String)" for c in FLOOR_COLUMNS)
+
+    def store(messages: list[bytes]) -> None:
+        with open(spool, "wb") as f:
+            f.write(b"\n".join(messages))
+        db.query(
+            f"INSERT INTO floor SELECT untuple(JSONExtract(line, 'Tuple({structure})')) "
+            f"FROM file('{spool}', LineAsString, 'line String') "
+            "WHERE isValidJSON(line) AND startsWith(trimLeft(line), '{')"
+        )
+
+    return store
+
+
 def main(argv: list[str]) -> None:
     import faust
-    import orjson
 
     mode, bootstrap, in_topic, out_topic = argv[0], argv[1], argv[2], argv[3]
     expected, port, datadir = int(argv[4]), argv[5], argv[6]
@@ -68,9 +103,9 @@ def main(argv: list[str]) -> None:
     sink = app.topic(out_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     state: dict[str, Any] = {"count": 0, "start": None}
 
-    def done(count: int) -> None:
+    def done(count: int, rows: int | None = None) -> None:
         elapsed = time.perf_counter() - state["start"]
-        print(json.dumps({"messages": count, "seconds": elapsed}), flush=True)
+        print(json.dumps({"messages": count, "seconds": elapsed, "rows": rows}), flush=True)
         os._exit(0)  # a benchmark process: nothing left to commit that matters
 
     if mode == "forward":
@@ -87,15 +122,10 @@ def main(argv: list[str]) -> None:
                     done(state["count"])
                 yield None
 
-    elif mode == "floor":
-        store = _floor_store(datadir)
+    elif mode in ("floor", "unopened"):
+        db = _floor_table(datadir)
+        store = _store_parsed(db) if mode == "floor" else _store_unopened(db, datadir)
         executor = ThreadPoolExecutor(max_workers=1)
-
-        def parse(line: bytes) -> Any:
-            try:
-                return orjson.loads(line)
-            except orjson.JSONDecodeError:
-                return None
 
         @app.agent(source)
         async def floor(stream: Any) -> Any:
@@ -103,15 +133,15 @@ def main(argv: list[str]) -> None:
             async for events in stream.take_events(64, within=0.05):
                 if state["start"] is None:
                     state["start"] = time.perf_counter()
-                rows = [row for e in events for line in e.value.split(b"\n") if isinstance(row := parse(line), dict)]
-                await loop.run_in_executor(executor, store, rows)
+                await loop.run_in_executor(executor, store, [e.value for e in events])
                 state["count"] += len(events)
                 if state["count"] >= expected:
-                    done(state["count"])
+                    rows = int(db.query("SELECT count() FROM floor", "CSV").bytes())
+                    done(state["count"], rows)
                 yield None
 
     else:
-        raise SystemExit(f"unknown mode {mode!r} (expected forward or floor)")
+        raise SystemExit(f"unknown mode {mode!r} (expected forward, floor or unopened)")
 
     worker = faust.Worker(app, loglevel="warn", quiet=True, redirect_stdouts=False)
     worker.spinner = None

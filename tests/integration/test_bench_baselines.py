@@ -1,0 +1,61 @@
+"""The Faust baselines of ``rapport bench pipeline`` on the real tansu broker and chdb: they must do the work
+their figures claim, or the ratios printed against them mean nothing. (No timing is asserted.)"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from streams.bench import _faust_baseline
+from streams.demo import generate
+from streams.localbroker import LocalBroker, TopicSpec, ensure_topics
+from streams.replay import Chunk, send_chunks
+
+pytestmark = pytest.mark.integration
+
+
+def _json_objects(messages: list[Chunk]) -> int:
+    """Lines that are JSON objects: an independent count of what a baseline that stores events must store."""
+    count = 0
+    for chunk in messages:
+        for line in chunk.payload.split(b"\n"):
+            with contextlib.suppress(orjson.JSONDecodeError):
+                count += isinstance(orjson.loads(line), dict)
+    return count
+
+
+async def _count_messages(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    try:
+        seen = 0
+        while batch := await consumer.getmany(timeout_ms=2000):
+            seen += sum(len(records) for records in batch.values())
+        return seen
+    finally:
+        await consumer.stop()
+
+
+def test_baselines_store_every_event_and_forward_every_message(tmp_path: Path) -> None:
+    lines = list(generate(customers=40, days=2))
+    lines[3:3] = [b"not json", b"[1, 2]", b'"a string"', b"{broken"]  # stored by neither baseline
+    messages = [Chunk("brand", "jsonl", lines[i : i + 50]) for i in range(0, len(lines), 50)]
+    expected_rows = _json_objects(messages)
+    assert 100 < expected_rows <= len(lines) - 4  # the demo data has bad lines of its own too
+
+    with LocalBroker(tmp_path / "broker") as broker:
+        ensure_topics(broker.bootstrap, [TopicSpec("raw", partitions=2), TopicSpec("bench.forward", partitions=2)])
+        asyncio.run(send_chunks([broker.bootstrap], "raw", iter(messages)))
+
+        seconds, rows = _faust_baseline("forward", broker.bootstrap, "raw", len(messages), tmp_path)
+        assert seconds > 0 and rows is None
+        assert asyncio.run(_count_messages(broker.bootstrap, "bench.forward")) == len(messages)
+
+        for mode in ("floor", "unopened"):
+            seconds, rows = _faust_baseline(mode, broker.bootstrap, "raw", len(messages), tmp_path)
+            assert seconds > 0 and rows == expected_rows, mode
