@@ -25,10 +25,11 @@ from streams.localbroker import LocalBroker, ensure_topics, free_port
 from streams.replay import replay
 from streams.settings import Settings
 from streams.stack import WorkerProcess, topic_specs
+from tests.support import TWCS_DIR
 
 pytestmark = pytest.mark.integration
 
-TWCS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "twcs" / "twcs_head5000.csv"
+TWCS = TWCS_DIR / "twcs_head5000.csv"
 needs_twcs = pytest.mark.skipif(not TWCS.exists(), reason=f"real sample data not found at {TWCS}")
 
 

@@ -7,7 +7,6 @@ import io
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,8 +25,9 @@ from streams.processing.pipeline import (
 from streams.processing.records import ProcessResult, RawMessage
 from streams.processing.sentiment import SentimentScorer
 from streams.replay import read_chunks
+from tests.support import TWCS_DIR
 
-TWCS_SAMPLE = Path(__file__).resolve().parents[2].parent / "shared/data/twcs/twcs_head5000.csv"
+TWCS_SAMPLE = TWCS_DIR / "twcs_head5000.csv"
 T0 = 1_509_487_847  # 2017-10-31T22:10:47Z
 
 

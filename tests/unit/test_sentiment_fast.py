@@ -24,8 +24,9 @@ from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentimentIntensityAnalyz
 from streams.processing import sentiment_fast
 from streams.processing.sentiment import SentimentScorer, reference_score
 from streams.processing.sentiment_fast import FastVader, compare, round4
+from tests.support import TWCS_DIR
 
-TWCS = Path("/work/shared/data/twcs")
+TWCS = TWCS_DIR
 TOLERANCE = 1e-6
 
 SOURCE = Path(sentiment_fast.__file__).with_name("sentiment_fast.py")
