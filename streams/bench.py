@@ -368,6 +368,30 @@ def _faust_baseline(mode: str, bootstrap: str, topic: str, messages: int, workdi
     return float(result["seconds"]), result["rows"]
 
 
+def _started_worker(settings: Settings, name: str, workdir: Path, module: str = "streams.cli") -> Any:
+    """A started worker (group joined) with its own app id, topics, data directory and port."""
+    from streams.localbroker import ensure_topics, free_port
+    from streams.stack import WorkerProcess, topic_specs
+
+    isolated = settings.model_copy(update={
+        "app_id": f"rapport-{name}", "topic_raw": f"{name}.raw", "topic_enriched": f"{name}.enriched",
+        "topic_dead_letter": f"{name}.dead-letter", "data_dir": workdir / name, "web_port": free_port(),
+    })  # fmt: skip
+    ensure_topics(isolated.kafka_brokers, topic_specs(isolated))
+    return WorkerProcess(isolated, workdir / f"{name}.log", module=module).start()
+
+
+def _timed_replay(worker: Any, chunks: list[Any], drained_at: int) -> float:
+    """Seconds from the first produce of ``chunks`` until the worker has stored ``drained_at`` records in
+    all (the count is the worker's, since it started)."""
+    from streams.replay import send_chunks
+
+    started = time.perf_counter()
+    asyncio.run(send_chunks(worker.settings.broker_list, worker.settings.topic_raw, iter(chunks)))
+    worker.wait_drained(drained_at, timeout=3600)
+    return time.perf_counter() - started
+
+
 def _peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -382,7 +406,7 @@ def bench_pipeline(
     from streams.demo import write_demo_file
     from streams.localbroker import LocalBroker, ensure_topics, free_port
     from streams.replay import read_chunks, send_chunks
-    from streams.stack import WorkerProcess, topic_specs
+    from streams.stack import topic_specs
 
     with tempfile.TemporaryDirectory(prefix="rapport-bench-") as tmp:
         workdir = Path(tmp)
@@ -417,31 +441,27 @@ def bench_pipeline(
 
             # end to end: a started worker (group joined) on fresh topics; time from the first produce
             # until every event is queryable in chdb
-            e2e_settings = settings.model_copy(update={
-                "app_id": "rapport-e2e", "topic_raw": "e2e.raw", "topic_enriched": "e2e.enriched",
-                "topic_dead_letter": "e2e.dead-letter",
-            })  # fmt: skip
-            ensure_topics(broker.bootstrap, topic_specs(e2e_settings))
-            worker = WorkerProcess(e2e_settings, workdir / "worker.log").start()
-            started = time.perf_counter()
-            asyncio.run(send_chunks(e2e_settings.broker_list, e2e_settings.topic_raw, iter(chunks)))
-            worker.wait_drained(records, timeout=3600)
-            e2e_seconds = time.perf_counter() - started
+            worker = _started_worker(settings, "e2e", workdir)
+            e2e_seconds = _timed_replay(worker, chunks, records)
             peak = _peak_rss_mib(worker.proc.pid) if worker.proc else float("nan")
             worker.stop()
 
+            # ceiling: the same worker with its per-event processing precomputed (streams/bench_ceiling.py):
+            # an untimed first pass computes the results, the timed second pass replays them
+            ceiling_worker = _started_worker(settings, "ceiling", workdir, module="streams.bench_ceiling")
+            _timed_replay(ceiling_worker, chunks, records)
+            ceiling_seconds = _timed_replay(ceiling_worker, chunks, 2 * records)
+            ceiling_worker.stop()
+
             # latency: events produced at a steady rate to a fresh worker, produce → queryable
-            latency_settings = settings.model_copy(update={
-                "app_id": "rapport-latency", "topic_raw": "latency.raw", "topic_enriched": "latency.enriched",
-                "topic_dead_letter": "latency.dead-letter", "data_dir": workdir / "latency", "web_port": free_port(),
-            })  # fmt: skip
-            ensure_topics(broker.bootstrap, topic_specs(latency_settings))
-            latency_worker = WorkerProcess(latency_settings, workdir / "latency.log").start()
-            sent = asyncio.run(_paced(latency_settings, chunks, latency_rate, latency_seconds))
+            latency_worker = _started_worker(settings, "latency", workdir)
+            sent = asyncio.run(_paced(latency_worker.settings, chunks, latency_rate, latency_seconds))
             progress = latency_worker.wait_drained(sent, timeout=600)
             latency_worker.stop()
 
     e2e = Figure("end to end (broker → worker → chdb, queryable)", _rate(records, e2e_seconds))
+    ceiling = Figure("ceiling: the same worker, processing precomputed", _rate(records, ceiling_seconds),
+                     note="no per-event work: what a free process_message would reach")  # fmt: skip
     raw = Figure("baseline: Kafka client alone (aiokafka consume)", _rate(records, raw_seconds),
                  note=f"{_rate(len(chunks), raw_seconds):.0f} messages/s")  # fmt: skip
     forward = Figure("baseline: do-nothing Faust agent (forward)", _rate(records, forward_seconds),
@@ -452,7 +472,7 @@ def bench_pipeline(
                       note=f"no Python per event; {unopened_rows} rows")  # fmt: skip
     full = Figure("all stages together (in process)", _rate(records, sum(records / f.per_second for f in stages)))
     print("\nfigure                                               rate            vs Kafka   vs Faust", file=out)
-    for f in [*stages, full, e2e, raw, forward, floor, unopened]:
+    for f in [*stages, full, e2e, ceiling, raw, forward, floor, unopened]:
         vs_raw, vs_forward = f.per_second / raw.per_second, f.per_second / forward.per_second
         line = f"  {f.name:<50} {f.per_second:>9,.0f} {f.unit:<9} {vs_raw:>6.3f}   {vs_forward:>6.3f}  {f.note}"
         print(line, file=out)
@@ -474,8 +494,8 @@ def bench_pipeline(
     print("\ntargets:", file=out)
     for name, met in targets:
         print(f"  {'met    ' if met else 'NOT met'}  {name}", file=out)
-    return {"e2e": e2e, "raw": raw, "forward": forward, "floor": floor, "unopened": unopened, "stages": stages,
-            "sentiment": sentiment, "latency": (p50, p99), "peak_mib": peak}  # fmt: skip
+    return {"e2e": e2e, "ceiling": ceiling, "raw": raw, "forward": forward, "floor": floor, "unopened": unopened,
+            "stages": stages, "sentiment": sentiment, "latency": (p50, p99), "peak_mib": peak}  # fmt: skip
 
 
 async def _paced(settings: Settings, chunks: list[Any], rate: int, seconds: float) -> int:

@@ -61,9 +61,10 @@ def read_worker_file(data_dir: Path) -> dict[str, Any] | None:
 class WorkerProcess:
     """A ``rapport worker`` subprocess on loopback."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, module: str = "streams.cli") -> None:
         self.settings = settings
         self.log_path = log_path
+        self.module = module  # run as ``python -m MODULE worker``; the benchmark's ceiling uses its own
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -75,7 +76,7 @@ class WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, "-m", self.module, "worker"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
