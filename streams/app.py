@@ -53,7 +53,7 @@ from streams.processing.records import (
     DeadLetter,
     ProcessResult,
     RawMessage,
-    whole_message_dead_letter,
+    failed_message_result,
 )
 from streams.processing.sentiment import SentimentScorer
 from streams.producer import Producer, with_offsets
@@ -346,7 +346,7 @@ class Rapport:
             except Exception as exc:  # a bug must not stop the agent nor lose the input
                 state.rollback()  # the failed message leaves no state behind
                 log.exception("processing failed; dead-lettering the whole message")
-                result = ProcessResult(dead_letters=[whole_message_dead_letter(message, exc, now)])
+                result = failed_message_result(message, exc, now)
             key = message.key.encode()
             if result.interactions or result.responses:
                 value = encode_enriched(result, produced_at)

@@ -87,9 +87,14 @@ class ProcessResult:
     interactions: list[dict[str, Any]] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    #: set when processing failed and the whole message became one dead letter: the records it holds
+    whole_message_records: int | None = None
 
     @property
     def records(self) -> int:
+        """Input records handled: each became a row or a dead letter (or is inside the whole message's)."""
+        if self.whole_message_records is not None:
+            return self.whole_message_records
         return len(self.interactions) + len(self.dead_letters)
 
 
@@ -121,6 +126,23 @@ def group_csv_records(lines: Iterable[bytes]) -> Iterator[bytes]:
 
 def split_csv_records(payload: bytes) -> list[bytes]:
     return list(group_csv_records(payload.splitlines(keepends=True)))
+
+
+def message_records(message: RawMessage) -> int:
+    """The records a raw message holds, as the replay counts them (a webhook body counts as one)."""
+    if message.format == "jsonl":
+        return len(split_lines(message.payload))
+    if message.format == "twcs":
+        return len(split_csv_records(message.payload))
+    return 1
+
+
+def failed_message_result(message: RawMessage, error: Exception, now: float) -> ProcessResult:
+    """The result of a raw message whose processing failed unexpectedly (a bug, not bad input): the whole
+    message is one dead letter, and it still accounts for all its records, so a replay can drain."""
+    return ProcessResult(
+        dead_letters=[whole_message_dead_letter(message, error, now)], whole_message_records=message_records(message)
+    )
 
 
 def whole_message_dead_letter(message: RawMessage, error: Exception, now: float) -> DeadLetter:

@@ -361,9 +361,10 @@ def test_a_processing_failure_dead_letters_the_whole_message_and_the_agent_goes_
                 assert [s.topic for s in sent] == ["dead-letter", "enriched"]
                 rows, _ = decode_enriched(sent[1].value)
                 assert [row["event_id"] for row in rows] == ["x:3"]
-                assert agent.results == {0: 1, 1: 1}
+                assert agent.results == {0: 2, 1: 1}  # the failed message's two records are handled
             p = rapport.progress
             assert (p.raw_messages, p.interactions_out, p.dead_letters_out) == (2, 1, 1)
+            assert p.replay_records == 3  # so a replay of these records drains
 
     run(scenario())
 

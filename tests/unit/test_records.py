@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,7 +13,9 @@ from streams.processing.records import (
     DeadLetter,
     ProcessResult,
     RawMessage,
+    failed_message_result,
     group_csv_records,
+    message_records,
     split_csv_records,
     split_lines,
     whole_message_dead_letter,
@@ -93,6 +96,22 @@ def test_whole_message_dead_letter_keeps_the_payload() -> None:
     assert letter.reason.startswith("processing failed: KeyError")
     assert (letter.brand, letter.source_offset, letter.received_at) == ("k", 9, 12)
     assert ProcessResult(dead_letters=[letter]).records == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "fmt", "records"),
+    [
+        (b'{"a": 1}\n\n{"b": 2}\r\nnot json\n', "jsonl", 3),  # blank lines are not records
+        (b'1,"a\nb",c\n2,x,y\n', "twcs", 2),  # a quoted line end stays inside its record
+        (b'{"for_user_id": "1", "tweet_create_events": [{}, {}]}', "x", 1),  # a webhook body
+    ],
+)
+def test_a_failed_message_accounts_for_all_its_records(payload: bytes, fmt: str, records: int) -> None:
+    message = RawMessage(payload=payload, format=fmt, key="k")
+    result = failed_message_result(message, ValueError("bug"), 1.0)
+    assert [letter.original for letter in result.dead_letters] == [payload]
+    assert result.records == records == message_records(message)
+    assert not result.interactions and not result.responses
 
 
 # --- property: csv.writer output splits into exactly its rows -----------------------------------
