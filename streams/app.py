@@ -389,7 +389,7 @@ class Rapport:
         return sum(result.records for _, result in results)
 
     async def _sink(self, stream: Any) -> Any:
-        async for values in stream.take(self._batch_messages, within=self.settings.sink_batch_seconds):
+        async for values in stream.take(self.settings.sink_batch_messages, within=self.settings.sink_batch_seconds):
             batch = await self._store_enriched(values)
             stored_at = time.time()
             for produced_at, count in zip(batch.produced_at, batch.interaction_counts, strict=True):
@@ -410,15 +410,13 @@ class Rapport:
         return decoded[0]
 
     async def _dead_letter_sink(self, stream: Any) -> Any:
-        async for events in stream.take_events(self._batch_messages, within=self.settings.sink_batch_seconds):
+        async for events in stream.take_events(
+            self.settings.sink_batch_messages, within=self.settings.sink_batch_seconds
+        ):
             rows = [dead_letter_from_message(e.message).row() for e in events]
             await self.store([(DEAD_LETTERS, rows)])
             self.progress.dead_letters_stored += len(rows)
             yield len(rows)
-
-    @property
-    def _batch_messages(self) -> int:
-        return max(1, self.settings.sink_batch_size // self.settings.replay_chunk_records)
 
     # --- web -----------------------------------------------------------------------------------
 

@@ -247,7 +247,7 @@ def _rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
-def stage_figures(chunks: list[Any], warehouse_dir: Path, sink_batch: int) -> tuple[list[Figure], list[str]]:
+def stage_figures(chunks: list[Any], warehouse_dir: Path, settings: Settings) -> tuple[list[Figure], list[str]]:
     """Each stage alone, in this process, on the same chunks; returns the figures and the texts scored."""
     from schemas.contract import INTERACTIONS
     from streams.processing import history, replies
@@ -297,14 +297,14 @@ def stage_figures(chunks: list[Any], warehouse_dir: Path, sink_batch: int) -> tu
             state.set("reply_threads", key, new_thread)
     figures.append(Figure("reply matching", _rate(len(events), time.perf_counter() - started)))
 
-    # the sink as the worker runs it: enriched messages of ~200 rows, decoded together into Arrow columns
-    # and inserted, a batch of sink_batch rows at a time
+    # the sink as the worker runs it: enriched messages of one raw message's worth of rows, decoded together
+    # into Arrow columns and inserted, a sink batch of messages at a time
     rows = [interaction_row(e, s, c, 0) for e, s, c in enriched]
-    per_message = 200  # rows per enriched message: one raw message's worth (RAPPORT_REPLAY_CHUNK_RECORDS)
+    per_message = settings.replay_chunk_records
     values = [
         encode_enriched(ProcessResult(interactions=rows[i : i + per_message])) for i in range(0, len(rows), per_message)
     ]
-    per_batch = max(1, sink_batch // per_message)  # messages per sink batch, as Rapport._batch_messages
+    per_batch = settings.sink_batch_messages
     warehouse = connect(f"chdb://{warehouse_dir}")
     from schemas.migrate import migrate
 
@@ -314,7 +314,10 @@ def stage_figures(chunks: list[Any], warehouse_dir: Path, sink_batch: int) -> tu
     for start in range(0, len(values), per_batch):
         warehouse.insert(INTERACTIONS, decode_enriched_batch(values[start : start + per_batch]).interactions)
     figures.append(
-        Figure(f"sink (decode + chdb inserts of {sink_batch} rows)", _rate(len(rows), time.perf_counter() - started))
+        Figure(
+            f"sink (decode + chdb inserts of {settings.sink_batch_size} rows)",
+            _rate(len(rows), time.perf_counter() - started),
+        )
     )
     warehouse.close()
     return figures, [e.text for e in events if e.text]
@@ -418,7 +421,7 @@ def bench_pipeline(
         print(f"data: {records} generated events in {len(chunks)} raw messages "
               f"(~{records // len(chunks)} events each)", file=out)  # fmt: skip
 
-        stages, texts = stage_figures(chunks, workdir / "stage-chdb", settings.sink_batch_size)
+        stages, texts = stage_figures(chunks, workdir / "stage-chdb", settings)
         sentiment = sentiment_figures(texts)
 
         with LocalBroker(workdir / "broker") as broker:
@@ -431,13 +434,10 @@ def bench_pipeline(
             # baseline 2: a Faust agent forwarding the same messages, doing nothing else; the floor: a Faust
             # agent that only parses each event and stores seven of its fields; and the same without opening
             # the messages in Python (chdb parses them)
-            forward_seconds, _ = _faust_baseline("forward", broker.bootstrap, settings.topic_raw, len(chunks), workdir)
-            floor_seconds, floor_rows = _faust_baseline(
-                "floor", broker.bootstrap, settings.topic_raw, len(chunks), workdir
-            )
-            unopened_seconds, unopened_rows = _faust_baseline(
-                "unopened", broker.bootstrap, settings.topic_raw, len(chunks), workdir
-            )
+            baselines = {
+                mode: _faust_baseline(mode, broker.bootstrap, settings.topic_raw, len(chunks), workdir)
+                for mode in ("forward", "floor", "unopened")
+            }
 
             # end to end: a started worker (group joined) on fresh topics; time from the first produce
             # until every event is queryable in chdb
@@ -464,6 +464,9 @@ def bench_pipeline(
                      note="no per-event work: what a free process_message would reach")  # fmt: skip
     raw = Figure("baseline: Kafka client alone (aiokafka consume)", _rate(records, raw_seconds),
                  note=f"{_rate(len(chunks), raw_seconds):.0f} messages/s")  # fmt: skip
+    forward_seconds, _ = baselines["forward"]
+    floor_seconds, floor_rows = baselines["floor"]
+    unopened_seconds, unopened_rows = baselines["unopened"]
     forward = Figure("baseline: do-nothing Faust agent (forward)", _rate(records, forward_seconds),
                      note=f"{_rate(len(chunks), forward_seconds):.0f} messages/s")  # fmt: skip
     floor = Figure("floor: Faust agent, orjson parse + 7-field insert", _rate(records, floor_seconds),

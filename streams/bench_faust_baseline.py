@@ -4,7 +4,7 @@
   per message);
 - ``floor``: the least a worker that looks at every event in Python can do: parse each JSON line with
   orjson and insert seven of its fields into a plain chdb table (no validation, state, sentiment or second
-  topic), in batches of 64 messages in a worker thread, as Rapport does;
+  topic), in batches of raw messages in a worker thread, as Rapport takes them (``RAPPORT_PROCESS_BATCH_*``);
 - ``unopened``: the same batches and table, but the messages are never opened in Python: chdb's own JSON
   reader parses them. It shows what consuming and storing the events cost when no Python runs per event.
 
@@ -123,6 +123,9 @@ def main(argv: list[str]) -> None:
                 yield None
 
     elif mode in ("floor", "unopened"):
+        from streams.settings import Settings
+
+        batch = Settings()  # batches of raw messages as the worker takes them (RAPPORT_PROCESS_BATCH_*)
         db = _floor_table(datadir)
         store = _store_parsed(db) if mode == "floor" else _store_unopened(db, datadir)
         executor = ThreadPoolExecutor(max_workers=1)
@@ -130,7 +133,7 @@ def main(argv: list[str]) -> None:
         @app.agent(source)
         async def floor(stream: Any) -> Any:
             loop = asyncio.get_running_loop()
-            async for events in stream.take_events(64, within=0.05):
+            async for events in stream.take_events(batch.process_batch_messages, within=batch.process_batch_seconds):
                 if state["start"] is None:
                     state["start"] = time.perf_counter()
                 await loop.run_in_executor(executor, store, [e.value for e in events])

@@ -88,5 +88,11 @@ class Settings(BaseSettings):
         return self.split(self.kafka_brokers)
 
     @property
+    def sink_batch_messages(self) -> int:
+        """Enriched (or dead-letter) messages a sink takes at once: about ``sink_batch_size`` rows, at one
+        raw message's worth of rows (``replay_chunk_records``) per message."""
+        return max(1, self.sink_batch_size // self.replay_chunk_records)
+
+    @property
     def warehouse_url(self) -> str:
         return self.clickhouse_url or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
