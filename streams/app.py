@@ -267,10 +267,10 @@ class Rapport:
             )
         self.producer = Producer(settings)
         self.edge = Edge(
-            x_secrets=s.split(s.x_consumer_secret),
-            meta_secrets=s.split(s.meta_app_secret),
-            meta_verify_tokens=s.split(s.meta_verify_token),
-            events_tokens=s.split(s.events_token),
+            x_secrets=s.secret_list("x_consumer_secret"),
+            meta_secrets=s.secret_list("meta_app_secret"),
+            meta_verify_tokens=s.secret_list("meta_verify_token"),
+            events_tokens=s.secret_list("events_token"),
             brands=self.brands,
             publish=self.producer.publish,
             max_bytes=s.webhook_max_bytes,

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from streams.settings import Settings
 
 EDGE_TARGET_RPS = 5000
@@ -191,10 +193,10 @@ def bench_edge(
                     web_port=free_port(),
                     worker_role=role,  # type: ignore[arg-type]
                     brands_file=write_demo_brands(workdir / "brands.yaml"),
-                    x_consumer_secret="bench-x-secret",
-                    meta_app_secret="bench-meta-secret",
-                    meta_verify_token="bench-verify",
-                    events_token="bench-events-token",
+                    x_consumer_secret=SecretStr("bench-x-secret"),
+                    meta_app_secret=SecretStr("bench-meta-secret"),
+                    meta_verify_token=SecretStr("bench-verify"),
+                    events_token=SecretStr("bench-events-token"),
                 )
                 ensure_topics(broker.bootstrap, topic_specs(settings))
                 worker = WorkerProcess(settings, workdir / f"worker-{role}.log").start()

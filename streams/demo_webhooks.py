@@ -77,9 +77,9 @@ def demo_deliveries(settings: Settings) -> list[Delivery]:
     accounts = demo_accounts()
     brand = PERSONAS[0].brand  # the attentive one answers on every platform
     x_id, page_id, ig_id = accounts[brand]["x"][0], accounts[brand]["facebook"][0], accounts[brand]["instagram"][0]
-    x_secret = Settings.split(settings.x_consumer_secret)[0]
-    meta_secret = Settings.split(settings.meta_app_secret)[0]
-    token = Settings.split(settings.events_token)[0]
+    x_secret = settings.secret_list("x_consumer_secret")[0]
+    meta_secret = settings.secret_list("meta_app_secret")[0]
+    token = settings.secret_list("events_token")[0]
     customer = {"id_str": "880001", "screen_name": "dana_k", "followers_count": 312}
     brand_user = {"id_str": x_id, "screen_name": brand, "followers_count": 250_000}
     base = 1_990_000_000_000_000_000

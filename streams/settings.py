@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,8 +39,39 @@ class Settings(BaseSettings):
         description="all: webhooks + processing; edge: only the webhook edge (scale intake separately); "
         "process: only the agents.",
     )
-    web_host: str = "127.0.0.1"
+    web_host: str = Field(
+        default="127.0.0.1",
+        description="Public listener (webhooks and /health/*; nothing else). Production binds it to a public address.",
+    )
     web_port: int = Field(default=6066, ge=0, le=65535)
+    admin_host: str = Field(
+        default="127.0.0.1", description="Admin listener (SQL, progress, metrics): loopback unless you need otherwise."
+    )
+    admin_port: int = Field(default=6067, ge=0, le=65535, description="Admin listener port (0: any free port).")
+    admin_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token of the admin listener. Empty: generated once into DATA_DIR/admin-token (0600).",
+    )
+    admin_query_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="Longest run of one admin SQL query (it shares chdb with the sink)."
+    )
+    admin_query_max_bytes: int = Field(
+        default=1 << 30, ge=1 << 20, description="Memory limit of one admin SQL query, in bytes."
+    )
+    admin_result_max_bytes: int = Field(
+        default=64 << 20, ge=1024, description="Largest result of one admin SQL query, in bytes."
+    )
+    stop_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest graceful stop of a worker; then it exits non-zero saying what is stuck.",
+    )
+    kafka_retry_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long retriable Kafka errors (leader elections, time-outs) are retried before the worker "
+        "gives up and exits non-zero.",
+    )
     table_store: str = Field(default="memory://", description="Faust table store: memory:// or rocksdb://")
     broker_session_timeout: float = Field(default=6.0, gt=0)
     process_batch_messages: int = Field(
@@ -57,12 +88,27 @@ class Settings(BaseSettings):
     sink_retry_seconds: float = Field(default=2.0, gt=0, description="Back-off when the warehouse fails.")
 
     # --- webhooks (each secret/token setting is a comma-separated list, for rotation) -------------------
-    x_consumer_secret: str = Field(default="", description="X consumer secret(s); the first answers CRC checks.")
-    meta_app_secret: str = Field(default="", description="Meta app secret(s) for X-Hub-Signature-256.")
-    meta_verify_token: str = Field(default="", description="Meta subscription verify token(s).")
-    events_token: str = Field(default="", description="Bearer token(s) of the canonical /webhooks/events.")
+    # SecretStr: never printed, logged or shown in errors; read them with ``secret_list``
+    x_consumer_secret: SecretStr = Field(
+        default=SecretStr(""), description="X consumer secret(s); the first answers CRC checks."
+    )
+    meta_app_secret: SecretStr = Field(default=SecretStr(""), description="Meta app secret(s) for X-Hub-Signature-256.")
+    meta_verify_token: SecretStr = Field(default=SecretStr(""), description="Meta subscription verify token(s).")
+    events_token: SecretStr = Field(
+        default=SecretStr(""), description="Bearer token(s) of the canonical /webhooks/events."
+    )
     brands_file: Path | None = Field(default=None, description="YAML/JSON: brand → platform → account ids.")
     webhook_max_bytes: int = Field(default=1024 * 1024, ge=1, description="Largest webhook body accepted (413).")
+    webhook_read_timeout: float = Field(
+        default=10.0, gt=0, description="Longest time to receive one webhook request's body (408 after it)."
+    )
+
+    # --- the local stack (rapport up) -----------------------------------------------------------
+    drain_stall_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="rapport up: when draining makes no progress for this long, say what is stuck and exit 1.",
+    )
 
     # --- replay --------------------------------------------------------------------------------
     replay_chunk_records: int = Field(default=200, ge=1, description="Records per raw Kafka message.")
@@ -82,6 +128,11 @@ class Settings(BaseSettings):
     @staticmethod
     def split(value: str) -> list[str]:
         return [item.strip() for item in value.split(",") if item.strip()]
+
+    def secret_list(self, name: str) -> list[str]:
+        """The comma-separated values of the secret setting ``name`` (e.g. ``"x_consumer_secret"``)."""
+        value = getattr(self, name)
+        return self.split(value.get_secret_value() if isinstance(value, SecretStr) else value)
 
     @property
     def broker_list(self) -> list[str]:

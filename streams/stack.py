@@ -20,6 +20,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from pydantic import SecretStr
+
 from schemas.migrate import migrate
 from streams.localbroker import LocalBroker, TopicSpec, ensure_topics, free_port
 from streams.settings import Settings
@@ -43,6 +45,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The ``RAPPORT_*`` variables that reproduce ``settings`` in a child process."""
     out = {}
     for name, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):  # handed over as the value itself, never as its masked text
+            value = value.get_secret_value()
         if value is not None:  # unset optional settings stay unset in the child
             out[f"RAPPORT_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
     return out
@@ -174,7 +178,7 @@ SECRET_SETTINGS = ("x_consumer_secret", "meta_app_secret", "meta_verify_token", 
 def local_webhook_secrets(settings: Settings, data_dir: Path) -> tuple[Settings, Path | None]:
     """Secrets for the local stack's webhooks: the configured ones, else generated once and kept in
     ``DATA_DIR/webhook-secrets.env`` (mode 0600) so a platform or the demo can sign with them."""
-    missing = [name for name in SECRET_SETTINGS if not getattr(settings, name)]
+    missing = [name for name in SECRET_SETTINGS if not settings.secret_list(name)]
     if not missing:
         return settings, None
     path = data_dir / SECRETS_FILE
@@ -184,10 +188,10 @@ def local_webhook_secrets(settings: Settings, data_dir: Path) -> tuple[Settings,
             key, _, value = line.partition("=")
             stored[key.strip().removeprefix("RAPPORT_").lower()] = value.strip()
     generated = {name: stored.get(name) or secrets.token_urlsafe(24) for name in missing}
-    merged = {name: getattr(settings, name) or generated.get(name, "") for name in SECRET_SETTINGS}
+    merged = {name: ",".join(settings.secret_list(name)) or generated.get(name, "") for name in SECRET_SETTINGS}
     path.write_text("".join(f"RAPPORT_{name.upper()}={value}\n" for name, value in merged.items()))
     path.chmod(0o600)
-    return settings.model_copy(update=generated), path
+    return settings.model_copy(update={name: SecretStr(value) for name, value in generated.items()}), path
 
 
 def run_up(
