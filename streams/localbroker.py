@@ -30,6 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeVar
 
+from streams.children import die_with_parent
+
 __all__ = [
     "BrokerError",
     "BrokerUnreachable",
@@ -416,6 +418,9 @@ class LocalBroker:
     for 5 s before it exits, and a second signal does not cut that short; on SIGINT it exits at once with
     code 0. With in-memory storage there is nothing to flush, so the fast signal loses nothing.
 
+    tansu runs in its own session (a terminal's Ctrl-C reaches only this process) and dies with this process
+    however it dies (``streams.children.die_with_parent``; start the broker from a thread that lives as long).
+
     Storage is in memory: everything is lost on stop, and nothing is freed while it runs. tansu's output
     goes to ``WORKDIR/tansu.log`` (appended to; ``log_level`` sets ``RUST_LOG``, default ``warn``).
     """
@@ -519,8 +524,9 @@ class LocalBroker:
                 env=env,
                 cwd=self.workdir,
                 start_new_session=True,  # a terminal Ctrl-C reaches us, and we stop tansu in order
+                preexec_fn=die_with_parent(),  # and when we die without stopping it, it dies too
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             self._close_log()
             raise BrokerError(f"cannot run {command[0]}: {exc}") from exc
         atexit.register(self.stop)

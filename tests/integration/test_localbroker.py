@@ -6,6 +6,8 @@ import asyncio
 import logging
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,3 +190,41 @@ def test_stop_is_quick_while_a_client_is_connected(tmp_path: Path) -> None:
     assert not broker.is_running
     assert broker.returncode == 0  # a clean exit, not SIGKILL
     assert elapsed < 2.0
+
+
+OWNER = """
+import sys, time
+from pathlib import Path
+from streams.localbroker import LocalBroker
+broker = LocalBroker(Path(sys.argv[1])).start()
+print(broker.pid, broker.port, flush=True)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")  # a zombie nobody reaps (a container without init) is dead
+
+
+def test_broker_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    # rapport up SIGKILLed (or its terminal gone) runs no clean-up: tansu must not stay, holding its port
+    root = Path(__file__).resolve().parents[2]
+    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(tmp_path)], cwd=root, stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    pid, port = (int(x) for x in owner.stdout.readline().split())
+    try:
+        assert _alive(pid) and not _port_bindable(port)
+        owner.kill()
+        owner.wait()
+        deadline = time.monotonic() + 3
+        while (_alive(pid) or not _port_bindable(port)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(pid), "tansu outlived the SIGKILLed process that started it"
+        assert _port_bindable(port)
+    finally:
+        if _alive(pid):
+            os.kill(pid, 9)
