@@ -79,6 +79,7 @@ def _twcs_records(data: bytes, path: Path) -> Iterator[SourceRecord]:
         raise ReplayError(
             f"{path}: not a twcs file: the header must be {','.join(twcs.COLUMNS)} (got {','.join(header)[:200]!r})"
         )
+    check_quotes_closed(data, records[-1], path)
     rows: list[tuple[bytes, dict[str, str] | None]] = []
     for record in records[1:]:
         try:
@@ -96,6 +97,22 @@ def _twcs_records(data: bytes, path: Path) -> Iterator[SourceRecord]:
         yield brand, at, record, (context.to_json() if context else None)
 
 
+def check_quotes_closed(data: bytes, last_record: bytes, path: Path) -> None:
+    """``ReplayError`` naming the line where a quoted field opens that is never closed.
+
+    Records end at a line end outside quotes (``group_csv_records``), so a quote left open swallows every
+    line after it into one record: the rest of the file would become one dead letter. Only the file's last
+    record can be open (every other one ended outside quotes), and it is the file's tail byte for byte.
+    """
+    if last_record.count(b'"') % 2 == 0:
+        return
+    start = len(data) - len(last_record)
+    line = len(data[:start].splitlines()) + 1
+    raise ReplayError(
+        f"{path}: line {line}: unterminated quote (the quoted field starting there runs to the end of the file)"
+    )
+
+
 def read_chunks(path: Path, fmt: str, chunk_records: int) -> Iterator[Chunk]:
     """Chunks of up to ``chunk_records`` records of one brand.
 
@@ -103,6 +120,10 @@ def read_chunks(path: Path, fmt: str, chunk_records: int) -> Iterator[Chunk]:
     times; records without a readable time last), as a live platform would have delivered them. So
     the customer history computed on the first replay is complete, and a second replay of the same
     file recomputes exactly the same values.
+
+    Sorting reads the whole file before the first chunk is yielded, so a file that cannot be replayed at
+    all (``ReplayError``: not a twcs header, a quote never closed) fails on the first ``next()``, before
+    anything is sent.
     """
     if fmt not in FORMATS:
         raise ReplayError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")

@@ -5,14 +5,21 @@ from __future__ import annotations
 import csv
 import io
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from streams.processing import twcs
 from streams.processing.records import split_csv_records
 from streams.processing.twcs import Context, RecordError, parse_fields, resolve_context, to_interaction
+from streams.replay import ReplayError, read_chunks
+
+ROOT = Path(__file__).resolve().parents[2]
 
 T = "Tue Oct 31 22:{:02d}:00 +0000 2017"  # minute → created_at text
 
@@ -274,3 +281,60 @@ def test_parse_fields_keeps_unicode_line_separators_inside_text(separator: str) 
     record = row(1, "cust", True, 0, f"first{separator}second").encode()
     assert len(split_csv_records(record)) == 1
     assert parse_fields(record)["text"] == f"first{separator}second"
+
+
+# --- a quote never closed ------------------------------------------------------------------------------
+
+HEADER = ",".join(twcs.COLUMNS) + "\n"
+
+
+def test_a_quote_never_closed_is_reported_with_its_line_before_anything_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "open-quote.csv"
+    lines = [
+        HEADER,
+        row(1, "sprintcare", False, 1, "a post"),
+        row(2, "cust", True, 2, "two\nlines", parent=1),  # a closed quoted field over lines 3-4
+        '3,cust,True,Tue Oct 31 22:03:00 +0000 2017,"never closed, so the rest is swallowed,,\n',  # line 5
+        row(4, "cust", True, 4, "swallowed"),
+        row(5, "sprintcare", False, 5, "swallowed too"),
+    ]
+    path.write_text("".join(lines))
+    with pytest.raises(ReplayError) as info:
+        next(iter(read_chunks(path, "twcs", 200)))
+    assert str(info.value) == (
+        f"{path}: line 5: unterminated quote (the quoted field starting there runs to the end of the file)"
+    )
+    unix = "".join(lines).replace("\r\n", "\n")
+    path.write_text(unix, newline="")  # \n only, and \r\n only: the same line
+    with pytest.raises(ReplayError, match=r": line 5: unterminated quote"):
+        next(iter(read_chunks(path, "twcs", 200)))
+    path.write_text(unix.replace("\n", "\r\n"), newline="")
+    with pytest.raises(ReplayError, match=r": line 5: unterminated quote"):
+        next(iter(read_chunks(path, "twcs", 200)))
+
+
+def test_quotes_closed_on_the_last_line_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "ok.csv"
+    path.write_text(HEADER + row(1, "sprintcare", False, 1, "a post") + row(2, "cust", True, 2, 'last "one"\nends', 1))
+    assert sum(len(c.records) for c in read_chunks(path, "twcs", 200)) == 2
+
+
+def test_rapport_replay_of_a_file_with_a_quote_never_closed_exits_3_before_connecting(tmp_path: Path) -> None:
+    path = tmp_path / "open-quote.csv"
+    path.write_text(
+        HEADER + row(1, "sprintcare", False, 1, "a post") + '2,cust,True,x,"open\n' + row(3, "c", True, 3, "t")
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "replay", str(path), "--format", "twcs", "--brokers", "127.0.0.1:1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.strip() == (
+        f"rapport: error: {path}: line 3: unterminated quote "
+        "(the quoted field starting there runs to the end of the file)"
+    )
+    assert time.monotonic() - started < 9  # it did not wait the 10 s for the (absent) broker first
