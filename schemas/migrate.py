@@ -81,4 +81,38 @@ def migrate(warehouse: _Executor, migrations: list[Migration] | None = None) -> 
             f"{migration.version}, '{migration.name}', '{migration.checksum}', now()"
         )
         done.append(migration)
+    restore_missing_tables(warehouse, migrations)
     return done
+
+
+def missing_tables(warehouse: _Executor) -> list[str]:
+    """Tables of the data contract that the warehouse does not have (e.g. dropped by hand)."""
+    from schemas.contract import TABLES
+
+    names = ", ".join(f"'{t.name}'" for t in TABLES)
+    present = {
+        str(name)
+        for (name,) in warehouse.rows(
+            f"SELECT name FROM system.tables WHERE database = currentDatabase() AND name IN ({names})"
+        )
+    }
+    return [t.name for t in TABLES if t.name not in present]
+
+
+def restore_missing_tables(warehouse: _Executor, migrations: list[Migration]) -> list[str]:
+    """Recreate contract tables that are gone although their migration is recorded as applied.
+
+    The ledger says what ran, not what still exists: a table dropped by hand would otherwise stay missing
+    while ``rapport migrate`` says "up to date" and the sink fails on every insert. Every statement is
+    idempotent (``IF NOT EXISTS``), so running the applied migrations again recreates exactly what is
+    missing and leaves the rest alone. Returns the tables recreated."""
+    missing = missing_tables(warehouse)
+    if not missing:
+        return []
+    for migration in migrations:
+        for statement in migration.statements():
+            warehouse.command(statement)
+    still = missing_tables(warehouse)
+    if still:
+        raise MigrationError(f"tables {', '.join(still)} are missing and no migration creates them")
+    return missing

@@ -31,11 +31,15 @@ from typing import Any, cast
 import faust
 import mode
 import orjson
-from faust.web import Request, Response, View
+from faust.web.base import BlueprintManager
 
 from schemas.contract import DEAD_LETTERS, INTERACTIONS, RESPONSES, Table
 from schemas.migrate import migrate
+from streams.admin import AdminServer, health_routes
+from streams.admin_token import admin_token
 from streams.edge import Edge
+from streams.health import Health
+from streams.localbroker import BrokerError, wait_reachable
 from streams.processing.pipeline import (
     STATE_TABLES,
     EnrichedBatch,
@@ -57,16 +61,20 @@ from streams.processing.records import (
 )
 from streams.processing.sentiment import SentimentScorer
 from streams.producer import Producer, with_offsets
+from streams.readonly_sql import Limits, QueryRefused, run_read_only
 from streams.settings import Settings
 from streams.state import BatchState, TableStore
 from streams.transport import Transport
-from streams.warehouse import Rows, Warehouse, WarehouseError, connect
+from streams.warehouse import ChdbWarehouse, Rows, Warehouse, WarehouseError, connect
 
 log = logging.getLogger("rapport.worker")
 
 Batches = Sequence[tuple[Table, Rows]]
 
-READ_ONLY_PREFIXES = ("select", "with", "show", "describe", "desc", "explain", "exists")
+#: How often the worker checks that a Kafka broker answers (and how a dead broker is noticed while idle).
+KAFKA_CHECK_SECONDS = 5.0
+#: A Kafka error newer than this keeps the progress from saying "settled".
+RECENT_ERROR_SECONDS = 10.0
 
 # RocksDB table stores (RAPPORT_TABLE_STORE=rocksdb://): Faust's defaults keep up to 3 × 64 MiB write
 # buffers, a 2 GiB block cache and a 500 MiB compressed cache per partition database, i.e. all state in RAM;
@@ -86,6 +94,7 @@ class Progress:
     raw_messages: int = 0
     records: int = 0
     replay_records: int = 0  # records of replayed files (jsonl, twcs)
+    replay_interactions: int = 0  # interactions made from those records (the rest were dead-lettered)
     webhook_messages: int = 0  # raw messages of the webhook formats processed
     edge_messages: int = 0  # raw messages the webhook edge produced (see streams/edge.py)
     edge_requests: int = 0
@@ -99,7 +108,8 @@ class Progress:
 
     @property
     def settled(self) -> bool:
-        """Everything produced is stored, and every raw message the edge produced was processed."""
+        """Everything produced is stored, and every raw message the edge produced was processed (the
+        counters alone; :meth:`Rapport.progress_report` also requires a healthy worker)."""
         return (
             self.interactions_stored >= self.interactions_out
             and self.dead_letters_stored >= self.dead_letters_out
@@ -206,6 +216,11 @@ class Rapport:
         self.options = Options(history_max_events=settings.history_max_events, brands=self.brands)
         self._warehouse = warehouse
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-warehouse")
+        # operators' queries wait for chdb's lock in their own thread, never in the sink's queue
+        self._admin_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-admin-sql")
+        self.health = Health()
+        #: called once with the reason when the worker cannot go on; `rapport worker` stops on it (exit 1)
+        self.on_fatal: Callable[[str], None] = lambda reason: None
         s = settings
         self.app = faust.App(
             s.app_id,
@@ -226,6 +241,13 @@ class Rapport:
             stream_buffer_maxsize=8 * s.process_batch_messages,
             producer_acks=-1,
             web_enabled=True,
+            # the public listener serves the webhooks and /health/* only: none of Faust's own pages (its
+            # /table/… views would show the customers' state to anyone who can reach the webhooks)
+            web_router_enabled=False,
+            web_tables_enabled=False,
+            web_stats_enabled=False,
+            web_graph_enabled=False,
+            web_metrics_enabled=False,
             web_bind=s.web_host,
             web_host=s.web_host,
             web_port=s.web_port,
@@ -260,12 +282,17 @@ class Rapport:
                 for name in STATE_TABLES
             }
             self.table_store = TableStore(self.tables)
-            self.process_agent = self.app.agent(self.raw_topic, name="process")(self._process)
-            self.sink_agent = self.app.agent(self.enriched_topic, name="sink")(self._sink)
+            self.process_agent = self.app.agent(self.raw_topic, name="process")(self._guarded("process", self._process))
+            self.sink_agent = self.app.agent(self.enriched_topic, name="sink")(self._guarded("sink", self._sink))
             self.dead_letter_agent = self.app.agent(self.dead_letter_topic, name="dead_letter_sink")(
-                self._dead_letter_sink
+                self._guarded("dead_letter_sink", self._dead_letter_sink)
             )
-        self.producer = Producer(settings)
+        self.producer = Producer(
+            settings,
+            on_error=self.health.kafka.failed,
+            on_success=self.health.kafka.ok,
+            stopping=lambda: self.health.stopping,
+        )
         self.edge = Edge(
             x_secrets=s.secret_list("x_consumer_secret"),
             meta_secrets=s.secret_list("meta_app_secret"),
@@ -274,15 +301,146 @@ class Rapport:
             brands=self.brands,
             publish=self.producer.publish,
             max_bytes=s.webhook_max_bytes,
+            read_timeout=s.webhook_read_timeout,
         )
-        producer = self.producer
+        rapport = self
 
         @self.app.service
         class _ProducerLifecycle(mode.Service):
             async def on_stop(self) -> None:
-                await producer.stop()
+                await rapport.producer.stop()
+
+        @self.app.service
+        class _AdminListener(mode.Service):
+            async def on_start(self) -> None:
+                self.server = AdminServer(rapport, s.admin_host, s.admin_port, admin_token(s))
+                await self.server.start()
+
+            async def on_stop(self) -> None:
+                await self.server.stop()
+
+        @self.app.timer(KAFKA_CHECK_SECONDS)
+        async def _check_kafka() -> None:
+            await rapport.check_kafka()
 
         self._register_web()
+
+    # --- failure and health --------------------------------------------------------------------
+
+    def fail(self, reason: str) -> None:
+        """The worker cannot go on: record why, log it once, and have it stop (it then exits 1)."""
+        if self.health.fail(reason):
+            log.critical("rapport: error: %s; stopping the worker", reason)
+            self.on_fatal(reason)
+
+    def _guarded(self, name: str, agent: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """``agent`` whose error stops the worker: Faust would log "Crashed" and go on without it, so the
+        edge would keep answering 200 for data that nothing processes."""
+
+        async def guarded(stream: Any) -> Any:
+            try:
+                async for value in agent(stream):
+                    yield value
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("agent %s stopped on an error", name, exc_info=exc)
+                self.fail(f"agent {name} stopped: {type(exc).__name__}: {exc}")
+                raise
+
+        guarded.__name__ = guarded.__qualname__ = name
+        return guarded
+
+    async def check_kafka(self) -> None:
+        """A metadata request to the bootstrap servers; failing for longer than RAPPORT_KAFKA_RETRY_SECONDS
+        stops the worker (an idle worker would otherwise wait for a dead broker forever)."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, wait_reachable, self.settings.kafka_brokers, KAFKA_CHECK_SECONDS)
+        except BrokerError as exc:
+            self.health.kafka.failed(str(exc))
+            if self.health.kafka.seconds() >= self.settings.kafka_retry_seconds:
+                self.fail(f"Kafka unreachable for {self.health.kafka.seconds():.0f}s: {exc}")
+            return
+        if self.health.kafka.text and self.health.kafka.text.startswith("no Kafka broker"):
+            self.health.kafka.ok()  # only clear what this check recorded; a failing send clears itself
+
+    def agents_not_running(self) -> list[str]:
+        if self.settings.worker_role == "edge":
+            return []
+        down = []
+        for agent in (self.process_agent, self.sink_agent, self.dead_letter_agent):
+            actors = list(getattr(agent, "_actors", ()))
+            if not actors or any(actor.crashed or actor.should_stop for actor in actors):
+                down.append(agent.name.rsplit(".", 1)[-1])
+        return down
+
+    def assigned_partitions(self) -> int:
+        try:
+            return len(self.app.consumer.assignment())
+        except Exception:  # consumer not started yet
+            return 0
+
+    def liveness(self) -> tuple[bool, list[str]]:
+        """Live unless the worker failed: a supervisor restarts a worker that is not live."""
+        return (False, [self.health.failure]) if self.health.failure else (True, [])
+
+    def readiness(self) -> tuple[bool, list[str]]:
+        """Ready when live, not stopping, every agent runs and partitions are assigned (process roles)."""
+        reasons = [self.health.failure] if self.health.failure else []
+        if self.health.stopping and not self.health.failure:
+            reasons.append("stopping")
+        down = self.agents_not_running()
+        if down:
+            reasons.append(f"agents not running: {', '.join(down)}")
+        if self.settings.worker_role != "edge" and not self.assigned_partitions():
+            reasons.append("no partitions assigned yet")
+        return not reasons, reasons
+
+    def progress_report(self) -> dict[str, Any]:
+        """The counters, with an honest ``settled``: also requires a healthy worker that owns partitions
+        and no recent Kafka error (with the broker gone nothing is "settled", whatever the counters say)."""
+        edge = self.edge.counters
+        progress = self.progress
+        progress.edge_messages, progress.edge_requests = edge.messages, edge.requests
+        progress.edge_rejected = edge.rejected
+        assigned = self.assigned_partitions()
+        kafka_recent = self.health.kafka.text is not None and self.health.kafka.seconds() < 3600
+        settled = (
+            progress.settled
+            and self.health.failure is None
+            and self.health.warehouse.text is None
+            and not kafka_recent
+            and (assigned > 0 or self.settings.worker_role == "edge")
+        )
+        return (
+            asdict(progress)
+            | {
+                "settled": settled,
+                "assigned": assigned,
+                "failure": self.health.failure,
+                "stopping": self.health.stopping,
+                "kafka_last_error": self.health.kafka.text,
+                "warehouse_last_error": self.health.warehouse.text,
+            }
+            | self.freshness.summary()
+        )
+
+    async def admin_query(self, sql: str, fmt: str) -> tuple[int, str]:
+        """A read-only query on the worker's chdb (``streams/readonly_sql.py``): (HTTP status, text)."""
+        warehouse = self.warehouse
+        if not isinstance(warehouse, ChdbWarehouse):
+            return 400, "this worker stores into a ClickHouse server: query it directly (rapport sql --clickhouse)\n"
+        s = self.settings
+        limits = Limits(s.admin_query_seconds, s.admin_query_max_bytes, s.admin_result_max_bytes)
+        loop = asyncio.get_running_loop()
+        try:
+            text = await loop.run_in_executor(self._admin_executor, run_read_only, warehouse, sql, fmt, limits)
+        except QueryRefused as exc:
+            return 400, f"refused: {exc}\n"
+        except WarehouseError as exc:
+            return 400, f"{exc}\n"
+        return 200, text
 
     # --- warehouse -----------------------------------------------------------------------------
 
@@ -311,16 +469,30 @@ class Rapport:
                 for start in range(0, len(rows), self.settings.sink_batch_size):
                     self.warehouse.insert(table, rows[start : start + self.settings.sink_batch_size])
 
+        attempt = 0
         while True:
             try:
                 await self._in_warehouse_thread(insert_all)
+                self.health.warehouse.ok()
                 return
             except WarehouseError as exc:
                 self.progress.warehouse_errors += 1
+                self.health.warehouse.failed(str(exc))
+                if exc.permanent:  # e.g. a table dropped by hand: retrying cannot help; a restart migrates
+                    raise WarehouseError(f"warehouse: {exc} (`rapport migrate` recreates missing tables)") from exc
+                if self.health.stopping:  # nothing is acknowledged: the batch stays in Kafka for the next run
+                    raise WarehouseError(f"stopped before the warehouse accepted a batch: {exc}") from exc
                 # the server client reconnects by itself; rows already stored by a half-done batch are
                 # stored again, and the ReplacingMergeTree tables drop the copies
-                log.error("warehouse insert failed, retrying in %ss: %s", self.settings.sink_retry_seconds, exc)
-                await asyncio.sleep(self.settings.sink_retry_seconds)
+                delay = min(self.settings.sink_retry_seconds * 2**attempt, 30.0)
+                attempt += 1
+                log.error("warehouse insert failed, retrying in %.1fs: %s", delay, exc)
+                await self._sleep_unless_stopping(delay)
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.health.stopping and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
     # --- agents --------------------------------------------------------------------------------
 
@@ -384,6 +556,7 @@ class Rapport:
                 self.progress.webhook_messages += 1
             else:
                 self.progress.replay_records += result.records
+                self.progress.replay_interactions += len(result.interactions)
             self.progress.interactions_out += len(result.interactions)
             self.progress.dead_letters_out += len(result.dead_letters)
         return sum(result.records for _, result in results)
@@ -421,44 +594,19 @@ class Rapport:
     # --- web -----------------------------------------------------------------------------------
 
     def _register_web(self) -> None:
-        rapport = self
-
-        @self.app.page("/rapport/progress")
-        class ProgressView(View):
-            async def get(self, request: Request) -> Response:
-                try:
-                    assigned = len(rapport.app.consumer.assignment())
-                except Exception:  # consumer not started yet
-                    assigned = 0
-                edge = rapport.edge.counters
-                progress = rapport.progress
-                progress.edge_messages, progress.edge_requests = edge.messages, edge.requests
-                progress.edge_rejected = edge.rejected
-                return self.json(
-                    asdict(progress) | {"settled": progress.settled, "assigned": assigned} | rapport.freshness.summary()
-                )
-
-        @self.app.page("/rapport/sql")
-        class SqlView(View):
-            async def post(self, request: Request) -> Response:
-                sql = (await request.text()).strip()
-                fmt = request.query.get("format", "TSV")
-                if not sql.lower().startswith(READ_ONLY_PREFIXES):
-                    return self.text("only read-only queries (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN)\n", status=400)
-                try:
-                    text = await rapport._in_warehouse_thread(rapport.warehouse.query_text, sql, fmt)
-                except WarehouseError as exc:
-                    return self.text(f"{exc}\n", status=400)
-                return self.text(text)
-
+        # straight onto the aiohttp router of Faust's web server: Faust's view dispatch (sensors, wrappers)
+        # would cost ~20% of the edge's throughput and adds nothing to these handlers
+        web = cast(Any, self.app.web)
+        web.blueprints = BlueprintManager([])  # not even Faust's "/" index: webhooks and health only
+        router = web.web_app.router  # the aiohttp driver's Application
+        for path, handler in health_routes(self):
+            router.add_route("GET", path, handler)
         if self.settings.worker_role in ("all", "edge"):
-            # straight onto the aiohttp router of Faust's web server: Faust's view dispatch (sensors,
-            # wrappers) would cost ~20% of the edge's throughput and adds nothing to these handlers
-            router = cast(Any, self.app.web).web_app.router  # the aiohttp driver's Application
             for method, path, handler in self.edge.routes():
                 router.add_route(method, path, handler)
 
     def close(self) -> None:
+        self._admin_executor.shutdown(wait=True)
         self._executor.shutdown(wait=True)
         if self._warehouse is not None:
             self._warehouse.close()

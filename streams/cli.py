@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -145,40 +144,9 @@ def up(
 @clear_errors
 def worker() -> None:
     """Run a production Faust worker, configured from RAPPORT_* environment variables."""
-    import json
+    from streams.runner import run_worker
 
-    import faust
-
-    from schemas.migrate import migrate
-    from streams.app import Rapport
-    from streams.changelog import changelog_topic, fence_changelogs
-    from streams.localbroker import wait_reachable
-    from streams.stack import WORKER_FILE
-    from streams.warehouse import connect
-
-    settings = Settings()
-    use_fast_event_loop()
-    limit_malloc_arenas()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    bootstrap = ",".join(settings.broker_list)
-    wait_reachable(bootstrap, timeout=settings.kafka_connect_timeout)
-    warehouse = connect(settings.warehouse_url)
-    migrate(warehouse)
-    rapport = Rapport(settings, warehouse)
-    tune_garbage_collector()
-    # complete table recovery even where the broker misreports end offsets (streams/changelog.py)
-    fence_changelogs(bootstrap, [changelog_topic(settings.app_id, t) for t in rapport.tables])
-    registration = settings.data_dir / WORKER_FILE
-    registration.write_text(json.dumps({"pid": os.getpid(), "web": f"http://{settings.web_host}:{settings.web_port}"}))
-    try:
-        faust_worker = faust.Worker(rapport.app, loglevel="warn", quiet=True)
-        # Faust's terminal spinner sets the root logger to DEBUG so it can spin on every record: every
-        # library debug call (aiokafka logs each send) would then build a LogRecord. No spinner here.
-        faust_worker.spinner = None
-        faust_worker.execute_from_commandline()
-    finally:
-        registration.unlink(missing_ok=True)
-        rapport.close()
+    sys.exit(run_worker(Settings()))
 
 
 @main.command()
@@ -188,14 +156,20 @@ def worker() -> None:
 def migrate(data_dir: Path | None, url: str | None) -> None:
     """Apply the ClickHouse migrations not applied yet (idempotent)."""
     from schemas.migrate import migrate as run
+    from schemas.migrate import missing_tables
     from streams.warehouse import connect
 
     settings = load_settings(data_dir=data_dir, clickhouse_url=url)
     warehouse = connect(settings.warehouse_url)
-    applied = run(warehouse)
-    warehouse.close()
+    try:
+        missing = missing_tables(warehouse)
+        applied = run(warehouse)
+    finally:
+        warehouse.close()
     names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none (up to date)"
     click.echo(f"{settings.warehouse_url}: applied {names}")
+    if missing and not applied:
+        click.echo(f"recreated missing tables: {', '.join(missing)}")
 
 
 @main.command()
@@ -243,11 +217,18 @@ def sql(query: str, data_dir: Path | None, url: str | None, fmt: str) -> None:
 
     settings = load_settings(data_dir=data_dir, clickhouse_url=url)
     running = None if url else read_worker_file(settings.data_dir)
-    if running is not None:
+    if running is not None:  # the worker owns the chdb directory: ask its admin listener, with its token
+        from streams.admin_token import admin_token
         from streams.stack import StackError
 
+        token = admin_token(settings, create=False)
+        if not token or "admin" not in running:
+            raise WarehouseError(
+                f"a worker holds {settings.data_dir.resolve()}, but its admin token is unknown: "
+                "set RAPPORT_ADMIN_TOKEN to the worker's token"
+            )
         try:
-            text = worker_sql(running["web"], query, fmt)
+            text = worker_sql(running["admin"], query, fmt, token)
         except StackError as exc:
             raise WarehouseError(str(exc)) from exc
     else:

@@ -12,6 +12,7 @@ DDL (``schemas/migrations``) runs on both.
 from __future__ import annotations
 
 import math
+import re
 import struct
 import threading
 from abc import ABC, abstractmethod
@@ -26,9 +27,37 @@ import orjson
 
 from schemas.contract import Table, arrow_type
 
+#: ClickHouse error codes that retrying cannot mend: the schema or the rights are wrong (a table dropped by
+#: hand, a column missing, a read-only user). The sink stops the worker on them instead of retrying forever;
+#: the restarted worker migrates first, which recreates missing tables (schemas/migrate.py).
+PERMANENT_ERROR_CODES = frozenset(
+    {
+        16,  # NO_SUCH_COLUMN_IN_TABLE
+        47,  # UNKNOWN_IDENTIFIER
+        53,  # TYPE_MISMATCH
+        60,  # UNKNOWN_TABLE
+        62,  # SYNTAX_ERROR
+        81,  # UNKNOWN_DATABASE
+        164,  # READONLY
+        497,  # ACCESS_DENIED
+        516,  # AUTHENTICATION_FAILED
+    }
+)
+_CODE = re.compile(r"\bCode: (\d+)")
+
 
 class WarehouseError(RuntimeError):
     """A warehouse that cannot be opened or reached, or a query that fails (one-line message)."""
+
+    @property
+    def code(self) -> int | None:
+        """ClickHouse's error code when the message carries one (``Code: 60. DB::Exception: …``)."""
+        match = _CODE.search(str(self))
+        return int(match.group(1)) if match else None
+
+    @property
+    def permanent(self) -> bool:
+        return self.code in PERMANENT_ERROR_CODES
 
 
 Row = Mapping[str, Any]

@@ -1,0 +1,124 @@
+"""``rapport worker``: one worker process, started, supervised and stopped so that it fails closed.
+
+- It never goes on without one of its agents: an agent that stops on an error, Kafka failing for longer
+  than ``RAPPORT_KAFKA_RETRY_SECONDS``, a warehouse error that retrying cannot mend all stop the worker,
+  which exits 1 with one ``rapport: error: …`` line. A supervisor (systemd, Kubernetes, ``rapport up``)
+  restarts it, and the uncommitted input is processed again.
+- A stop (SIGTERM or Ctrl-C) is graceful: agents finish their batch, offsets are committed. It is
+  bounded by ``RAPPORT_STOP_TIMEOUT``: past it, the worker says in one line what it was waiting for and
+  exits 1 (what was not stored is still in Kafka). A second signal stops it at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+import faust
+
+from streams.app import Rapport
+from streams.settings import Settings
+from streams.stack import WORKER_FILE
+
+log = logging.getLogger("rapport.worker")
+
+
+class RapportWorker(faust.Worker):
+    """Faust's worker with Rapport's stop rules (see the module's docstring)."""
+
+    def __init__(self, rapport: Rapport, **kwargs: Any) -> None:
+        super().__init__(rapport.app, **kwargs)
+        self.rapport = rapport
+        self._stop_started = False
+        rapport.on_fatal = lambda reason: self.request_stop(reason)
+
+    def _on_sigint(self) -> None:
+        self._on_stop_signal(signal.SIGINT)
+
+    def _on_sigterm(self) -> None:
+        self._on_stop_signal(signal.SIGTERM)
+
+    def _on_stop_signal(self, signum: signal.Signals) -> None:
+        if self._stop_started:
+            self._exit_now(f"second {signum.name}: stopping at once (what was not stored stays in Kafka)")
+        self.request_stop(signum.name)
+
+    def request_stop(self, why: str) -> None:
+        """Start the graceful stop once, with a deadline."""
+        if self._stop_started:
+            return
+        self._stop_started = True
+        self.rapport.health.stopping = True
+        timeout = self.rapport.settings.stop_timeout
+
+        def too_slow() -> None:
+            self._exit_now(f"the worker did not stop within {timeout:g}s: {self.rapport.health.stuck_reason()}")
+
+        timer = threading.Timer(timeout, too_slow)
+        timer.daemon = True
+        timer.start()
+        self._schedule_shutdown(signal.SIGTERM)
+
+    def _exit_now(self, reason: str) -> None:
+        print(f"rapport: error: {reason}", file=sys.stderr, flush=True)
+        _unregister(self.rapport.settings)
+        os._exit(1)
+
+
+def _unregister(settings: Settings) -> None:
+    (settings.data_dir / WORKER_FILE).unlink(missing_ok=True)
+
+
+def run_worker(settings: Settings) -> int:
+    """Run a worker until it is stopped; the exit code (0 after a clean stop, 1 after a failure)."""
+    from schemas.migrate import migrate
+    from streams.admin_token import admin_token
+    from streams.changelog import changelog_topic, fence_changelogs
+    from streams.cli import limit_malloc_arenas, tune_garbage_collector, use_fast_event_loop
+    from streams.localbroker import wait_reachable
+    from streams.warehouse import connect
+
+    use_fast_event_loop()
+    limit_malloc_arenas()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    bootstrap = ",".join(settings.broker_list)
+    wait_reachable(bootstrap, timeout=settings.kafka_connect_timeout)
+    warehouse = connect(settings.warehouse_url)
+    migrate(warehouse)  # also recreates contract tables dropped by hand
+    admin_token(settings)  # generated now (when not configured), so a client can read it as soon as we run
+    rapport = Rapport(settings, warehouse)
+    tune_garbage_collector()
+    # complete table recovery even where the broker misreports end offsets (streams/changelog.py)
+    fence_changelogs(bootstrap, [changelog_topic(settings.app_id, t) for t in rapport.tables])
+    registration = settings.data_dir / WORKER_FILE
+    registration.write_text(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "web": f"http://{settings.web_host}:{settings.web_port}",
+                "admin": f"http://{settings.admin_host}:{settings.admin_port}",
+            }
+        )
+    )
+    try:
+        worker = RapportWorker(rapport, loglevel="warn", quiet=True)
+        # Faust's terminal spinner sets the root logger to DEBUG so it can spin on every record: every
+        # library debug call (aiokafka logs each send) would then build a LogRecord. No spinner here.
+        worker.spinner = None
+        code: int | str | None = 0
+        try:
+            worker.execute_from_commandline()  # always ends with SystemExit (1 when Faust itself crashed)
+        except SystemExit as exc:
+            code = exc.code
+    finally:
+        registration.unlink(missing_ok=True)
+        rapport.close()
+    if rapport.health.failure:
+        print(f"rapport: error: {rapport.health.failure}", file=sys.stderr, flush=True)
+        return 1
+    return 0 if code in (0, None) else 1
