@@ -51,7 +51,7 @@ MAX_BATCH_BYTES = 1024 * 1024
 #: The edge's bound on retries: a platform waits for the answer, so after this it gets a 503 and retries.
 EDGE_RETRY_SECONDS = 5.0
 #: Back-off between attempts: 0.1 s doubling up to 5 s, with up to 0.5 s of jitter.
-BACKOFF = wait_exponential_jitter(initial=0.1, max=5.0, jitter=0.5)
+BACKOFF = wait_exponential_jitter(multiplier=0.1, max=5.0, jitter=0.5)
 
 
 def retriable(exc: BaseException) -> bool:

@@ -126,12 +126,16 @@ class Limits:
     seconds: float = 10.0
     memory_bytes: int = 1 << 30
     result_bytes: int = 64 << 20
+    #: chdb does not enforce ``max_result_bytes`` on every result (measured: a 30 MB result passed a 1 MiB
+    #: limit), so rows are bounded too
+    result_rows: int = 1_000_000
 
     def settings_clause(self) -> str:
         return (
             f"SETTINGS readonly = 1, max_execution_time = {self.seconds:g}, timeout_overflow_mode = 'throw', "
             f"max_memory_usage = {int(self.memory_bytes)}, max_result_bytes = {int(self.result_bytes)}, "
-            "result_overflow_mode = 'throw', allow_introspection_functions = 0"
+            f"max_result_rows = {int(self.result_rows)}, result_overflow_mode = 'throw', "
+            "allow_introspection_functions = 0"
         )
 
 
