@@ -484,7 +484,7 @@ class Rapport:
                     raise WarehouseError(f"stopped before the warehouse accepted a batch: {exc}") from exc
                 # the server client reconnects by itself; rows already stored by a half-done batch are
                 # stored again, and the ReplacingMergeTree tables drop the copies
-                delay = min(self.settings.sink_retry_seconds * 2**attempt, 30.0)
+                delay = min(self.settings.sink_retry_seconds * 2**attempt, max(self.settings.sink_retry_seconds, 10.0))
                 attempt += 1
                 log.error("warehouse insert failed, retrying in %.1fs: %s", delay, exc)
                 await self._sleep_unless_stopping(delay)
