@@ -17,7 +17,8 @@ What a platform can rely on:
 - Missing/wrong signature → 401, nothing produced. Body over ``RAPPORT_WEBHOOK_MAX_BYTES`` → 413.
   Content type other than JSON → 415. Kafka unavailable → 503 (the platform retries later).
 - Signatures are compared in constant time (``hmac.compare_digest``) against every configured secret,
-  so secrets can be rotated (old and new accepted at once).
+  so secrets can be rotated (old and new accepted at once). A header that is not UTF-8 (aiohttp hands it
+  over as lone surrogates) compares as unequal like any other wrong value: 401/403, never a 500.
 - A body whose events belong to several brands (a Meta batch for several pages) is produced once per
   brand, keyed by that brand, with header ``rapport-brand``: each copy is verbatim, and the worker
   owning that brand's partition parses only that brand's events. Unknown accounts go with key ``""``
@@ -66,20 +67,33 @@ def signature_matches(
     """True when ``header`` is the signature of ``body`` under any of ``secrets`` (constant time per secret)."""
     if not header or not secrets:
         return False
-    given = header.strip().encode()
+    given = _comparable(header.strip())
     matched = False
     for secret in secrets:  # no early exit: the time does not tell which secret matched
-        matched |= hmac.compare_digest(sign(secret, body).encode(), given)
+        matched |= hmac.compare_digest(_comparable(sign(secret, body)), given)
     return matched
 
 
 def token_matches(tokens: Sequence[str], given: str | None) -> bool:
+    """True when ``given`` equals one of ``tokens`` (constant time per token; any text, even undecodable)."""
     if not given or not tokens:
         return False
+    wanted = _comparable(given)
     matched = False
     for token in tokens:
-        matched |= hmac.compare_digest(token.encode(), given.encode())
+        matched |= hmac.compare_digest(_comparable(token), wanted)
     return matched
+
+
+def _comparable(text: str) -> bytes:
+    """``text`` as bytes for ``hmac.compare_digest``, whatever it holds.
+
+    aiohttp decodes header bytes that are not UTF-8 into lone surrogates (``surrogateescape``), on which
+    a plain ``.encode()`` raises (a 500 with a traceback, instead of a 401). ``surrogatepass``
+    encodes every str, and two strs give the same bytes only when they are equal: the comparison stays
+    exact, and ``compare_digest`` on bytes takes any byte (on str it refuses non-ASCII).
+    """
+    return text.encode("utf-8", "surrogatepass")
 
 
 # --- the edge ---------------------------------------------------------------------------------------
