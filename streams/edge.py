@@ -2,7 +2,8 @@
 
 Endpoints (aiohttp handlers; ``streams/app.py`` mounts them on Faust's web server):
 
-- ``GET  /webhooks/x?crc_token=T``  → ``{"response_token": "sha256=" + base64(HMAC-SHA256(secret, T))}``
+- ``GET  /webhooks/x?crc_token=T``  → ``{"response_token": "sha256=" + base64(HMAC-SHA256(secret, T))}``,
+  only for a ``T`` of 1 to 128 characters of ``A-Z a-z 0-9 _ - = + / .`` (else 400, nothing signed)
 - ``POST /webhooks/x``              header ``x-twitter-webhooks-signature: sha256=<base64 HMAC of the body>``
 - ``GET  /webhooks/meta?hub.mode=subscribe&hub.verify_token=V&hub.challenge=C`` → ``C`` when V matches, else 403
 - ``POST /webhooks/meta``           header ``X-Hub-Signature-256: sha256=<hex HMAC of the body>``
@@ -19,6 +20,11 @@ What a platform can rely on:
 - Signatures are compared in constant time (``hmac.compare_digest``) against every configured secret,
   so secrets can be rotated (old and new accepted at once). A header that is not UTF-8 (aiohttp hands it
   over as lone surrogates) compares as unequal like any other wrong value: 401/403, never a 500.
+- The X CRC answer is the very HMAC that signs X deliveries, so it is a signing oracle for whatever it is
+  given. X documents ``crc_token`` only as an opaque challenge string, so the edge signs only short
+  opaque tokens (``CRC_TOKEN``: 1 to 128 characters of ``A-Z a-z 0-9 _ - = + / .``: the base64 and
+  base64url alphabets, plus ``.``). A JSON object or array starts with ``{`` or ``[``, so no delivery
+  body can ever be signed through it; any other token gets 400 without a signature.
 - A body whose events belong to several brands (a Meta batch for several pages) is produced once per
   brand, keyed by that brand, with header ``rapport-brand``: each copy is verbatim, and the worker
   owning that brand's partition parses only that brand's events. Unknown accounts go with key ``""``
@@ -31,6 +37,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +55,16 @@ Publish = Callable[[bytes, bytes, list[tuple[str, bytes]]], Awaitable[None]]
 
 
 # --- signatures (pure) ------------------------------------------------------------------------------
+
+#: The only CRC tokens signed. X's CRC answer is the same HMAC as its delivery signature, so signing any
+#: text would sign forged deliveries; an opaque token of this alphabet can never be a JSON object or
+#: array (no ``{``, ``[``, ``"``, ``:``, ``,`` or whitespace), so its signature never verifies an event.
+CRC_TOKEN = re.compile(r"[A-Za-z0-9_\-=+/.]{1,128}")
+
+
+def crc_token_allowed(token: str) -> bool:
+    """True for a token the CRC answer may sign: 1 to 128 characters of ``A-Z a-z 0-9 _ - = + / .``."""
+    return CRC_TOKEN.fullmatch(token) is not None
 
 
 def x_signature(secret: str, payload: bytes) -> str:
@@ -133,6 +150,8 @@ class Edge:
         token = request.query.get("crc_token")
         if not token:
             return _error(400, "crc_token is required")
+        if not crc_token_allowed(token):  # never sign what could be a delivery body: see CRC_TOKEN
+            return _error(400, "crc_token must be 1 to 128 characters of A-Z a-z 0-9 _ - = + / .")
         if not self.x_secrets:
             return _error(503, "X webhooks are not configured (RAPPORT_X_CONSUMER_SECRET)")
         # the CRC is answered with the current (first) secret

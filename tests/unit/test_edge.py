@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -264,3 +265,5 @@ def test_verification_endpoints_never_5xx_nor_produce(server: Server, path: str,
     assert status < 500 and server.recorder.sent == []
     if path == "/webhooks/meta" and status == 200:  # only the right token opens the subscription
         assert query.get("hub.verify_token") == "verify-me" and query.get("hub.mode") == "subscribe"
+    if path == "/webhooks/x" and status == 200:  # the CRC answer signs only short opaque tokens
+        assert re.fullmatch(r"[A-Za-z0-9_\-=+/.]{1,128}", query["crc_token"])
