@@ -1,0 +1,389 @@
+"""A worker fails closed, tried on real components (tansu, a `rapport worker` process, chdb or a real
+ClickHouse server) the way an attacker and an operator would meet it:
+
+- the public port serves the webhooks and /health/* only; the admin listener wants its token, refuses
+  browser pages, and runs operators' SQL read-only in the engine, within a time limit that keeps the
+  pipeline flowing;
+- deliveries posted the moment the edge answers, on a broker whose topics do not exist yet, are stored;
+- a broker that disappears, a table dropped on the server, a warehouse down during a stop: the worker
+  exits 1 with one `rapport: error:` line within its bounds, and never says "settled" meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.localbroker import LocalBroker, ensure_topics, free_port
+from streams.settings import Settings
+from streams.stack import settings_env, topic_specs
+from tests.support.clickhouse_server import ClickHouseServer, clickhouse_server_available
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "admin-token-for-tests"
+EVENTS_TOKEN = "events-token-for-tests"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def http(
+    url: str, data: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 30
+) -> tuple[int, str]:
+    request = urllib.request.Request(
+        url, data=data, headers=headers or {}, method="POST" if data is not None else "GET"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status), response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read().decode("utf-8", "replace")
+
+
+def admin_headers(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def events_body(start: int, n: int, brand: str = "acme") -> bytes:
+    return orjson.dumps(
+        [
+            {
+                "event_id": f"x:{i}",
+                "platform": "x",
+                "brand": brand,
+                "author_id": f"c{i % 3}",
+                "direction": "inbound",
+                "kind": "mention",
+                "text": "where is my order?",
+                "created_at": "2026-01-05T10:00:00Z",
+            }
+            for i in range(start, start + n)
+        ]
+    )
+
+
+class Worker:
+    """A `rapport worker` subprocess (started without waiting: tests decide what "up" means)."""
+
+    def __init__(self, settings: Settings, log: Path) -> None:
+        self.settings = settings
+        self.log = log
+        env = os.environ | settings_env(settings)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        self.public = f"http://127.0.0.1:{settings.web_port}"
+        self.admin = f"http://127.0.0.1:{settings.admin_port}"
+
+    def wait(self, predicate: Any, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"worker exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}"
+            try:
+                if predicate():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"{what} not within {timeout}s:\n{self.log_text()[-3000:]}")
+
+    def ready(self) -> bool:
+        return http(self.public + "/health/ready", timeout=5)[0] == 200
+
+    def progress(self) -> dict[str, Any]:
+        status, text = http(self.admin + "/rapport/progress", headers=admin_headers(), timeout=5)
+        assert status == 200, text
+        result: dict[str, Any] = orjson.loads(text)
+        return result
+
+    def sql(self, query: str) -> tuple[int, str]:
+        return http(self.admin + "/rapport/sql?format=TSV", query.encode(), admin_headers(), timeout=60)
+
+    def post_events(self, body: bytes) -> int:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {EVENTS_TOKEN}"}
+        return http(self.public + "/webhooks/events", body, headers)[0]
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def error_lines(self) -> list[str]:
+        return [line for line in self.log_text().splitlines() if line.startswith("rapport: error:")]
+
+    def stop(self) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def worker_settings(tmp_path: Path, bootstrap: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "kafka_brokers": bootstrap,
+        "web_port": free_port(),
+        "admin_port": free_port(),
+        "admin_token": TOKEN,
+        "events_token": EVENTS_TOKEN,
+        "x_consumer_secret": "x-secret",
+    }
+    return Settings(**(values | overrides))
+
+
+@contextmanager
+def running_worker(tmp_path: Path, broker: LocalBroker, **overrides: Any) -> Iterator[Worker]:
+    settings = worker_settings(tmp_path, broker.bootstrap, **overrides)
+    ensure_topics(broker.bootstrap, topic_specs(settings))
+    worker = Worker(settings, tmp_path / "worker.log")
+    try:
+        worker.wait(worker.ready, 90, "ready")
+        yield worker
+    finally:
+        worker.stop()
+
+
+# --- the listeners --------------------------------------------------------------------------------
+
+
+ADMIN_PATHS = ["/rapport/progress", "/rapport/sql", "/metrics", "/table/", "/router/", "/stats/", "/graph/", "/"]
+
+
+def test_public_port_serves_webhooks_and_health_only_and_admin_wants_its_token(tmp_path: Path) -> None:
+    with LocalBroker(tmp_path / "broker") as broker, running_worker(tmp_path, broker) as worker:
+        assert http(worker.public + "/health/live")[0] == 200
+        ready = http(worker.public + "/health/ready")
+        assert ready[0] == 200 and orjson.loads(ready[1])["ready"] is True
+        for path in ADMIN_PATHS:
+            assert http(worker.public + path)[0] == 404, path
+            assert http(worker.public + path, b"SELECT 1", admin_headers())[0] in (404, 405), path
+        # the admin listener: no token, wrong token, a token of another scheme, non-UTF-8 bytes → 401
+        for headers in ({}, admin_headers("wrong"), {"Authorization": f"Basic {TOKEN}"}, admin_headers(TOKEN + "x")):
+            assert http(worker.admin + "/rapport/progress", headers=headers)[0] == 401
+            assert http(worker.admin + "/rapport/sql", b"SELECT 1", headers)[0] == 401
+        assert raw_status(worker.settings.admin_port, b"Authorization: Bearer \xff\xfe\r\n") == 401
+        # a web page's request (any Origin, text/plain, even with the token) is refused
+        page = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
+        assert http(worker.admin + "/rapport/sql", b"SELECT 1", page)[0] in (401, 403)
+        assert http(worker.admin + "/rapport/sql", b"SELECT 1", page | admin_headers())[0] == 403
+        assert worker.sql("SELECT 1") == (200, "1\n")
+        assert worker.progress()["assigned"] > 0
+        status, metrics = http(worker.admin + "/metrics", headers=admin_headers())
+        assert status == 200 and "rapport_interactions_stored " in metrics
+        # the admin listener is on loopback, the token file is private
+        assert worker.settings.admin_host == "127.0.0.1"
+
+
+def raw_status(port: int, header: bytes) -> int:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /rapport/progress HTTP/1.1\r\nHost: x\r\n" + header + b"Connection: close\r\n\r\n")
+        answer = sock.recv(1024)
+    return int(answer.split(b" ", 2)[1])
+
+
+SQL_ATTACKS = [
+    "SELECT 1; DROP TABLE interactions",
+    "/* c */ DROP TABLE interactions",
+    "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+    "SELECT * FROM file('{data}/webhook-secrets.env', 'LineAsString')",
+    "SELECT file('{data}/admin-token')",
+    "SELECT 1 INTO OUTFILE '{outfile}'",
+    "SELECT 'import os' INTO OUTFILE '{pth}' FORMAT TSVRaw",
+    "WITH x AS (SELECT 1) SELECT * FROM x SETTINGS readonly = 0",
+    "SELECT * FROM url('http://127.0.0.1:9/', 'LineAsString')",
+    "SELECT * FROM executable('id', 'TSV', 'x String')",
+    "SYSTEM FLUSH LOGS",
+    "INSERT INTO interactions (event_id) VALUES ('x:forged')",
+]
+
+
+def test_sql_attacks_over_http_are_refused_and_a_heavy_query_does_not_stall_the_pipeline(tmp_path: Path) -> None:
+    with (
+        LocalBroker(tmp_path / "broker") as broker,
+        running_worker(tmp_path, broker, admin_query_seconds=2.0) as worker,
+    ):
+        assert worker.post_events(events_body(1, 10)) == 200
+        worker.wait(lambda: worker.sql("SELECT count() FROM interactions FINAL") == (200, "10\n"), 60, "10 stored")
+        (worker.settings.data_dir / "webhook-secrets.env").write_text("RAPPORT_X_CONSUMER_SECRET=hush-hush\n")
+        site = Path(next(p for p in sys.path if p.endswith("site-packages")))
+        outfile, pth = tmp_path / "written.txt", site / "rapport-attack-http.pth"
+        for attack in SQL_ATTACKS:
+            query = attack.format(data=worker.settings.data_dir, outfile=outfile, pth=pth)
+            status, text = worker.sql(query)
+            assert 400 <= status < 500, (query, status, text)
+            assert "hush-hush" not in text and TOKEN not in text and "root:" not in text
+        assert not outfile.exists() and not pth.exists()
+        tables = "SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name"
+        assert worker.sql(tables)[1].split() == ["dead_letters", "interactions", "responses", "schema_migrations"]
+        assert worker.sql("SELECT count() FROM interactions FINAL") == (200, "10\n")
+
+        # a heavy query holds chdb for at most admin_query_seconds; a delivery meanwhile is stored soon after
+        import threading
+
+        heavy: list[tuple[int, str]] = []
+        started = time.monotonic()
+        thread = threading.Thread(
+            target=lambda: heavy.append(worker.sql("SELECT sum(sipHash64(number)) FROM numbers(2500000000)"))
+        )
+        thread.start()
+        time.sleep(0.5)
+        assert worker.post_events(events_body(100, 5)) == 200
+        worker.wait(lambda: worker.sql("SELECT count() FROM interactions FINAL") == (200, "15\n"), 30, "stored")
+        stored_after = time.monotonic() - started
+        thread.join(30)
+        assert heavy and heavy[0][0] == 400 and "TIMEOUT_EXCEEDED" in heavy[0][1]
+        assert stored_after < 2.0 + 8.0  # the query's limit plus the sink's own batching and a margin
+
+
+# --- Kafka ----------------------------------------------------------------------------------------
+
+
+def test_deliveries_posted_the_moment_the_edge_answers_on_fresh_topics_are_all_stored(tmp_path: Path) -> None:
+    """No topic exists when the worker starts (a fresh cluster): the first deliveries race the topics'
+    creation and the leader elections that follow it."""
+    with LocalBroker(tmp_path / "broker") as broker:
+        settings = worker_settings(tmp_path, broker.bootstrap)
+        worker = Worker(settings, tmp_path / "worker.log")
+        try:
+            crc = worker.public + "/webhooks/x?crc_token=abc"
+            worker.wait(lambda: http(crc, timeout=2)[0] == 200, 90, "the edge answering")
+            statuses = [worker.post_events(events_body(1000 + 20 * i, 20, brand=f"b{i % 4}")) for i in range(10)]
+            assert statuses == [200] * 10
+            worker.wait(worker.ready, 60, "ready")
+            count = "SELECT count() FROM interactions FINAL"
+            worker.wait(lambda: worker.sql(count) == (200, "200\n"), 60, "all 200 events stored")
+            assert worker.proc.poll() is None
+        finally:
+            assert worker.stop() == 0
+
+
+def test_a_worker_whose_broker_disappears_exits_1_saying_why(tmp_path: Path) -> None:
+    broker = LocalBroker(tmp_path / "broker").start()
+    try:
+        settings = worker_settings(tmp_path, broker.bootstrap, kafka_retry_seconds=6.0, stop_timeout=10.0)
+        ensure_topics(broker.bootstrap, topic_specs(settings))
+        worker = Worker(settings, tmp_path / "worker.log")
+        worker.wait(worker.ready, 90, "ready")
+        assert worker.post_events(events_body(1, 5)) == 200
+        worker.wait(lambda: worker.progress()["settled"] and worker.progress()["interactions_stored"] == 5, 60, "5")
+    finally:
+        broker.stop()
+    started = time.monotonic()
+    seen_unsettled = False
+    while worker.proc.poll() is None and time.monotonic() - started < 60:
+        try:
+            progress = worker.progress()
+            seen_unsettled |= progress["settled"] is False and progress["kafka_last_error"] is not None
+            assert http(
+                worker.public + "/webhooks/events",
+                events_body(50, 1),
+                {"Content-Type": "application/json", "Authorization": f"Bearer {EVENTS_TOKEN}"},
+                timeout=15,
+            )[0] in (503, 200)
+        except OSError:
+            pass
+        time.sleep(0.5)
+    worker.stop()
+    elapsed = time.monotonic() - started
+    assert worker.proc.returncode == 1, worker.log_text()[-3000:]
+    assert elapsed < 6.0 + 5.0 + 10.0 + 10.0  # retry bound + check interval + stop timeout + margin
+    assert seen_unsettled
+    lines = worker.error_lines()
+    assert lines and "Kafka" in lines[-1], worker.log_text()[-3000:]
+    assert "Traceback" not in lines[-1]
+
+
+# --- the warehouse (a real ClickHouse server process) ------------------------------------------------
+
+needs_server = pytest.mark.skipif(clickhouse_server_available() is not None, reason=str(clickhouse_server_available()))
+
+
+@needs_server
+def test_a_table_dropped_on_the_server_stops_the_worker_and_migrate_recreates_it(tmp_path: Path) -> None:
+    from streams.warehouse import connect
+
+    with LocalBroker(tmp_path / "broker") as broker, ClickHouseServer(tmp_path / "ch") as server:
+        url = server.url("rapport")
+        with running_worker(tmp_path, broker, clickhouse_url=url) as worker:
+            assert worker.post_events(events_body(1, 3)) == 200
+            worker.wait(lambda: worker.progress()["interactions_stored"] == 3, 60, "3 stored")
+            warehouse = connect(url)
+            warehouse.command("DROP TABLE interactions")
+            warehouse.close()
+            assert worker.post_events(events_body(10, 3)) == 200
+            deadline = time.monotonic() + 60
+            while worker.proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert worker.proc.returncode == 1
+            line = worker.error_lines()[-1]
+            assert "interactions" in line and "rapport migrate" in line, line
+        migrate = subprocess.run(
+            [sys.executable, "-m", "streams.cli", "migrate", "--clickhouse", url],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert migrate.returncode == 0, migrate.stderr
+        assert "recreated missing tables: interactions" in migrate.stdout
+        # restarted, the worker processes the raw topic again: the events of the failed batch are stored
+        with running_worker(tmp_path, broker, clickhouse_url=url) as worker:
+            warehouse = connect(url)
+            try:
+                deadline = time.monotonic() + 60
+                while warehouse.scalar("SELECT count() FROM interactions FINAL") < 3:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.3)
+                assert warehouse.scalar("SELECT count() FROM interactions FINAL WHERE event_id = 'x:10'") == 1
+            finally:
+                warehouse.close()
+
+
+@needs_server
+def test_a_stop_with_the_warehouse_down_is_prompt_and_a_second_signal_is_immediate(tmp_path: Path) -> None:
+    with LocalBroker(tmp_path / "broker") as broker, ClickHouseServer(tmp_path / "ch") as server:
+        url = server.url("rapport")
+        for second_signal in (False, True):
+            if not server.is_running():
+                server.start()
+            workdir = tmp_path / ("second" if second_signal else "first")
+            workdir.mkdir()
+            with running_worker(workdir, broker, clickhouse_url=url, stop_timeout=8.0) as worker:
+                server.kill()
+                assert worker.post_events(events_body(100, 3)) == 200
+                worker.wait(lambda: worker.progress()["warehouse_errors"] > 0, 30, "the sink failing")
+                assert worker.progress()["settled"] is False
+                assert worker.progress()["warehouse_last_error"]
+                started = time.monotonic()
+                worker.proc.send_signal(signal.SIGTERM)
+                if second_signal:
+                    time.sleep(0.5)
+                    worker.proc.send_signal(signal.SIGTERM)
+                worker.proc.wait(60)
+                elapsed = time.monotonic() - started
+                assert worker.proc.returncode == 1
+                line = worker.error_lines()[-1]
+                if second_signal:
+                    assert elapsed < 3.0 and "second SIGTERM" in line, (elapsed, line)
+                else:
+                    assert elapsed < 8.0 + 5.0, elapsed
+                    assert "warehouse" in line, line
