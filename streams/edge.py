@@ -16,7 +16,9 @@ What a platform can rely on:
   topic replayed. A correctly signed body that does not parse still gets 200 (the platform stops
   retrying) and reaches the dead-letter topic with the reason and the original bytes.
 - Missing/wrong signature → 401, nothing produced. Body over ``RAPPORT_WEBHOOK_MAX_BYTES`` → 413.
-  Content type other than JSON → 415. Kafka unavailable → 503 (the platform retries later).
+  Content type other than JSON → 415. Kafka unavailable → 503 (the platform retries later). A body not
+  received within ``read_timeout`` seconds of the headers (``RAPPORT_WEBHOOK_READ_TIMEOUT``) → 408 and
+  the connection is closed at once, nothing produced: a client trickling its body holds no connection.
 - Signatures are compared in constant time (``hmac.compare_digest``) against every configured secret,
   so secrets can be rotated (old and new accepted at once). A header that is not UTF-8 (aiohttp hands it
   over as lone surrogates) compares as unequal like any other wrong value: 401/403, never a 500.
@@ -33,6 +35,7 @@ What a platform can rely on:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -133,6 +136,7 @@ class Edge:
     brands: BrandDirectory
     publish: Publish
     max_bytes: int = 1024 * 1024
+    read_timeout: float = 10.0  # seconds to receive a request's body, from the end of its headers (408 after)
     counters: EdgeCounters = field(default_factory=EdgeCounters)
 
     def routes(self) -> list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]]:
@@ -227,10 +231,20 @@ class Edge:
         return web.json_response({"accepted": True})
 
     async def _check_and_read(self, request: web.Request) -> bytes | web.StreamResponse:
+        """The body, or the error response (already sent, connection closed, when it is 408)."""
         if request.content_length is not None and request.content_length > self.max_bytes:
             return _error(413, f"body over {self.max_bytes} bytes")
         if request.content_type not in ("application/json", "text/json") and not request.content_type.endswith("+json"):
             return _error(415, "content type must be application/json")
+        try:
+            async with asyncio.timeout(self.read_timeout):  # the whole body, however slowly it trickles in
+                return await self._read_body(request)
+        except TimeoutError:  # 408, and the connection closed: its remaining bytes are not waited for
+            return await _answer_and_close(
+                request, _error(408, f"the body was not received within {self.read_timeout:g} s")
+            )
+
+    async def _read_body(self, request: web.Request) -> bytes | web.StreamResponse:
         try:
             body = await request.content.read(self.max_bytes + 1)
             if len(body) > self.max_bytes:
@@ -250,6 +264,23 @@ class Edge:
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send ``response``, then close the connection at once.
+
+    Returned normally, a response to a request whose body is unread makes aiohttp keep reading ("lingering
+    close", up to ``lingering_time``, 10 s) before it closes: a client that trickles its body would hold the
+    connection that much longer. Closing the protocol after the response is written ends it now.
+    """
+    response.force_close()
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionError:  # the client is gone already: nothing to answer
+        pass
+    request.protocol.force_close()
+    return response
 
 
 def build_app(edge: Edge) -> web.Application:
