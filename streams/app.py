@@ -73,8 +73,8 @@ Batches = Sequence[tuple[Table, Rows]]
 
 #: How often the worker checks that a Kafka broker answers (and how a dead broker is noticed while idle).
 KAFKA_CHECK_SECONDS = 5.0
-#: A Kafka error newer than this keeps the progress from saying "settled".
-RECENT_ERROR_SECONDS = 10.0
+#: Longest idle keep-alive, and so the longest a client may take to send a request's headers.
+KEEPALIVE_SECONDS = 30.0
 
 # RocksDB table stores (RAPPORT_TABLE_STORE=rocksdb://): Faust's defaults keep up to 3 × 64 MiB write
 # buffers, a 2 GiB block cache and a 500 MiB compressed cache per partition database, i.e. all state in RAM;
@@ -219,6 +219,7 @@ class Rapport:
         # operators' queries wait for chdb's lock in their own thread, never in the sink's queue
         self._admin_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-admin-sql")
         self.health = Health()
+        self.admin_listening = False  # the admin listener starts with the app's services, after recovery
         #: called once with the reason when the worker cannot go on; `rapport worker` stops on it (exit 1)
         self.on_fatal: Callable[[str], None] = lambda reason: None
         s = settings
@@ -248,6 +249,10 @@ class Rapport:
             web_stats_enabled=False,
             web_graph_enabled=False,
             web_metrics_enabled=False,
+            # aiohttp has no header-read timeout: its keep-alive timer (armed when a connection opens, not
+            # pushed back by incoming bytes) is what bounds a client that sends its headers slowly. The body
+            # is bounded by the edge itself (RAPPORT_WEBHOOK_READ_TIMEOUT)
+            web_application_options={"handler_args": {"keepalive_timeout": KEEPALIVE_SECONDS}},
             web_bind=s.web_host,
             web_host=s.web_host,
             web_port=s.web_port,
@@ -315,6 +320,7 @@ class Rapport:
             async def on_start(self) -> None:
                 self.server = AdminServer(rapport, s.admin_host, s.admin_port, admin_token(s))
                 await self.server.start()
+                rapport.admin_listening = True
 
             async def on_stop(self) -> None:
                 await self.server.stop()
@@ -356,7 +362,7 @@ class Rapport:
         stops the worker (an idle worker would otherwise wait for a dead broker forever)."""
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(None, wait_reachable, self.settings.kafka_brokers, KAFKA_CHECK_SECONDS)
+            await loop.run_in_executor(None, wait_reachable, self.settings.kafka_brokers, KAFKA_CHECK_SECONDS / 2)
         except BrokerError as exc:
             self.health.kafka.failed(str(exc))
             if self.health.kafka.seconds() >= self.settings.kafka_retry_seconds:
@@ -395,6 +401,8 @@ class Rapport:
             reasons.append(f"agents not running: {', '.join(down)}")
         if self.settings.worker_role != "edge" and not self.assigned_partitions():
             reasons.append("no partitions assigned yet")
+        if not self.admin_listening:
+            reasons.append("admin listener not started yet")
         return not reasons, reasons
 
     def progress_report(self) -> dict[str, Any]:
@@ -405,12 +413,11 @@ class Rapport:
         progress.edge_messages, progress.edge_requests = edge.messages, edge.requests
         progress.edge_rejected = edge.rejected
         assigned = self.assigned_partitions()
-        kafka_recent = self.health.kafka.text is not None and self.health.kafka.seconds() < 3600
         settled = (
             progress.settled
             and self.health.failure is None
             and self.health.warehouse.text is None
-            and not kafka_recent
+            and self.health.kafka.text is None  # cleared by the next acknowledged send or answered check
             and (assigned > 0 or self.settings.worker_role == "edge")
         )
         return (

@@ -15,8 +15,8 @@ import json
 import logging
 import os
 import signal
-import sys
 import threading
+import time
 from typing import Any
 
 import faust
@@ -27,6 +27,39 @@ from streams.stack import WORKER_FILE
 
 log = logging.getLogger("rapport.worker")
 
+#: One log line per (logger, message template) per this many seconds: with the broker gone, the Kafka
+#: client logs the same few errors ~100 times a second, which drowns the line that says what happened.
+REPEAT_SECONDS = 10.0
+
+
+class RepeatFilter(logging.Filter):
+    """Let a message through once per ``REPEAT_SECONDS`` for each (logger, template); the next one that
+    passes says how many were held back. Rapport's own ``rapport.*`` records always pass."""
+
+    def __init__(self, seconds: float = REPEAT_SECONDS) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("rapport"):
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        last, held = self._seen.get(key, (-self.seconds, 0))
+        if now - last < self.seconds:
+            self._seen[key] = (last, held + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} more like this in the last {now - last:.0f}s)"
+        return True
+
+
+def say_error(reason: str) -> None:
+    """``rapport: error: …`` as one line on the real stderr (Faust redirects ``sys.stderr`` to its log)."""
+    os.write(2, f"rapport: error: {reason}\n".encode())
+
 
 class RapportWorker(faust.Worker):
     """Faust's worker with Rapport's stop rules (see the module's docstring)."""
@@ -36,6 +69,10 @@ class RapportWorker(faust.Worker):
         self.rapport = rapport
         self._stop_started = False
         rapport.on_fatal = lambda reason: self.request_stop(reason)
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        for handler in logger.handlers:
+            handler.addFilter(RepeatFilter())
 
     def _on_sigint(self) -> None:
         self._on_stop_signal(signal.SIGINT)
@@ -65,7 +102,7 @@ class RapportWorker(faust.Worker):
         self._schedule_shutdown(signal.SIGTERM)
 
     def _exit_now(self, reason: str) -> None:
-        print(f"rapport: error: {reason}", file=sys.stderr, flush=True)
+        say_error(reason)
         _unregister(self.rapport.settings)
         os._exit(1)
 
@@ -119,6 +156,6 @@ def run_worker(settings: Settings) -> int:
         registration.unlink(missing_ok=True)
         rapport.close()
     if rapport.health.failure:
-        print(f"rapport: error: {rapport.health.failure}", file=sys.stderr, flush=True)
+        say_error(rapport.health.failure)
         return 1
     return 0 if code in (0, None) else 1
