@@ -334,14 +334,19 @@ class Rapport:
     # --- failure and health --------------------------------------------------------------------
 
     def fail(self, reason: str) -> None:
-        """The worker cannot go on: record why, log it once, and have it stop (it then exits 1)."""
+        """The worker cannot go on: record why, log it, and exit 1 at once (``on_fatal``).
+
+        At once, not through Faust's graceful stop: leaving an agent's ``take()`` loop acknowledges the
+        batch in hand (Faust acks it in the loop's ``finally``), and the stop then commits those offsets,
+        so a batch that failed would be lost. Exiting before the event loop runs again commits nothing:
+        the restarted worker reads the uncommitted input again, and the tables deduplicate."""
         if self.health.fail(reason):
             log.critical("rapport: error: %s; stopping the worker", reason)
             self.on_fatal(reason)
 
     def _guarded(self, name: str, agent: Callable[[Any], Any]) -> Callable[[Any], Any]:
         """``agent`` whose error stops the worker: Faust would log "Crashed" and go on without it, so the
-        edge would keep answering 200 for data that nothing processes."""
+        edge would keep answering 200 for data that nothing processes (and would have acked the batch)."""
 
         async def guarded(stream: Any) -> Any:
             try:

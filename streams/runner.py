@@ -1,9 +1,10 @@
 """``rapport worker``: one worker process, started, supervised and stopped so that it fails closed.
 
 - It never goes on without one of its agents: an agent that stops on an error, Kafka failing for longer
-  than ``RAPPORT_KAFKA_RETRY_SECONDS``, a warehouse error that retrying cannot mend all stop the worker,
-  which exits 1 with one ``rapport: error: …`` line. A supervisor (systemd, Kubernetes, ``rapport up``)
-  restarts it, and the uncommitted input is processed again.
+  than ``RAPPORT_KAFKA_RETRY_SECONDS``, a warehouse error that retrying cannot mend, a warehouse still
+  failing when a stop was asked for: the worker exits 1 at once, with one ``rapport: error: …`` line and
+  without committing anything more (``Rapport.fail`` says why at once). A supervisor (systemd,
+  Kubernetes, ``rapport up``) restarts it, and the uncommitted input is processed again.
 - A stop (SIGTERM or Ctrl-C) is graceful: agents finish their batch, offsets are committed. It is
   bounded by ``RAPPORT_STOP_TIMEOUT``: past it, the worker says in one line what it was waiting for and
   exits 1 (what was not stored is still in Kafka). A second signal stops it at once.
@@ -68,7 +69,7 @@ class RapportWorker(faust.Worker):
         super().__init__(rapport.app, **kwargs)
         self.rapport = rapport
         self._stop_started = False
-        rapport.on_fatal = lambda reason: self.request_stop(reason)
+        rapport.on_fatal = self._exit_now  # see Rapport.fail: a failed batch must not be acknowledged
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         for handler in logger.handlers:
@@ -94,12 +95,24 @@ class RapportWorker(faust.Worker):
         timeout = self.rapport.settings.stop_timeout
 
         def too_slow() -> None:
-            self._exit_now(f"the worker did not stop within {timeout:g}s: {self.rapport.health.stuck_reason()}")
+            self._exit_now(f"the worker did not stop within {timeout:g}s: {self.stuck_reason()}")
 
         timer = threading.Timer(timeout, too_slow)
         timer.daemon = True
         timer.start()
         self._schedule_shutdown(signal.SIGTERM)
+
+    def stuck_reason(self) -> str:
+        """What the stop waits for: the errors on record, else a quick look at the broker."""
+        from streams.localbroker import BrokerError, wait_reachable
+
+        health = self.rapport.health
+        if health.kafka.text is None:
+            try:
+                wait_reachable(self.rapport.settings.kafka_brokers, timeout=1.0)
+            except BrokerError as exc:
+                health.kafka.failed(str(exc))
+        return health.stuck_reason()
 
     def _exit_now(self, reason: str) -> None:
         say_error(reason)

@@ -359,31 +359,66 @@ def test_a_table_dropped_on_the_server_stops_the_worker_and_migrate_recreates_it
 
 
 @needs_server
-def test_a_stop_with_the_warehouse_down_is_prompt_and_a_second_signal_is_immediate(tmp_path: Path) -> None:
+def test_a_stop_with_the_warehouse_down_is_prompt_and_loses_nothing(tmp_path: Path) -> None:
+    from streams.warehouse import connect
+
     with LocalBroker(tmp_path / "broker") as broker, ClickHouseServer(tmp_path / "ch") as server:
         url = server.url("rapport")
-        for second_signal in (False, True):
-            if not server.is_running():
-                server.start()
-            workdir = tmp_path / ("second" if second_signal else "first")
-            workdir.mkdir()
-            with running_worker(workdir, broker, clickhouse_url=url, stop_timeout=8.0) as worker:
-                server.kill()
-                assert worker.post_events(events_body(100, 3)) == 200
-                worker.wait(lambda: worker.progress()["warehouse_errors"] > 0, 30, "the sink failing")
-                assert worker.progress()["settled"] is False
-                assert worker.progress()["warehouse_last_error"]
-                started = time.monotonic()
-                worker.proc.send_signal(signal.SIGTERM)
-                if second_signal:
-                    time.sleep(0.5)
-                    worker.proc.send_signal(signal.SIGTERM)
-                worker.proc.wait(60)
-                elapsed = time.monotonic() - started
-                assert worker.proc.returncode == 1
-                line = worker.error_lines()[-1]
-                if second_signal:
-                    assert elapsed < 3.0 and "second SIGTERM" in line, (elapsed, line)
-                else:
-                    assert elapsed < 8.0 + 5.0, elapsed
-                    assert "warehouse" in line, line
+        with running_worker(tmp_path, broker, clickhouse_url=url, stop_timeout=20.0) as worker:
+            assert worker.post_events(events_body(100, 3)) == 200
+            worker.wait(lambda: worker.progress()["interactions_stored"] == 3, 60, "3 stored")
+            server.kill()
+            assert worker.post_events(events_body(200, 4)) == 200
+            worker.wait(lambda: worker.progress()["warehouse_errors"] > 0, 30, "the sink failing")
+            progress = worker.progress()
+            assert progress["settled"] is False and progress["warehouse_last_error"]
+            started = time.monotonic()
+            worker.proc.send_signal(signal.SIGTERM)
+            worker.proc.wait(60)
+            elapsed = time.monotonic() - started
+            assert worker.proc.returncode == 1
+            line = worker.error_lines()[-1]
+            assert "warehouse" in line, line
+            assert elapsed < 10.0, elapsed  # prompt: far below the stop timeout, since nothing can progress
+        server.start()
+        # nothing of the unstored batch was acknowledged: a new worker stores it
+        with running_worker(tmp_path, broker, clickhouse_url=url) as worker:
+            warehouse = connect(url)
+            try:
+                deadline = time.monotonic() + 60
+                while warehouse.scalar("SELECT count() FROM interactions FINAL") < 7:
+                    assert time.monotonic() < deadline, warehouse.scalar("SELECT count() FROM interactions FINAL")
+                    time.sleep(0.3)
+            finally:
+                warehouse.close()
+
+
+def test_a_stop_that_hangs_is_bounded_and_a_second_signal_is_immediate(tmp_path: Path) -> None:
+    """With the broker gone, Faust's graceful stop cannot commit and waits: the stop timeout ends it with
+    the reason, and a second signal ends it at once."""
+    for second_signal in (False, True):
+        workdir = tmp_path / ("second" if second_signal else "first")
+        workdir.mkdir()
+        broker = LocalBroker(workdir / "broker").start()
+        try:
+            settings = worker_settings(workdir, broker.bootstrap, stop_timeout=6.0, kafka_retry_seconds=120.0)
+            ensure_topics(broker.bootstrap, topic_specs(settings))
+            worker = Worker(settings, workdir / "worker.log")
+            worker.wait(worker.ready, 90, "ready")
+        finally:
+            broker.stop()
+        time.sleep(1.0)
+        started = time.monotonic()
+        worker.proc.send_signal(signal.SIGTERM)
+        if second_signal:
+            time.sleep(0.5)
+            worker.proc.send_signal(signal.SIGTERM)
+        worker.proc.wait(60)
+        elapsed = time.monotonic() - started
+        assert worker.proc.returncode == 1, worker.log_text()[-2000:]
+        line = worker.error_lines()[-1]
+        if second_signal:
+            assert elapsed < 3.0 and "second SIGTERM" in line, (elapsed, line)
+        else:
+            assert 5.0 < elapsed < 6.0 + 5.0, elapsed
+            assert "did not stop within 6s" in line and "Kafka" in line, line
