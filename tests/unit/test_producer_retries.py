@@ -99,7 +99,7 @@ def test_a_non_retriable_error_fails_at_once() -> None:
     async def go() -> Any:
         return await (await p.send("rapport.enriched", b"v", key=b"acme"))
 
-    with pytest.raises(KafkaGaveUp, match="not retriable.*MessageSizeTooLargeError"):
+    with pytest.raises(KafkaGaveUp, match=r"not retriable.*MessageSizeTooLargeError"):
         run(go())
     assert len(fake.sent) == 1
 
