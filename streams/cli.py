@@ -112,6 +112,13 @@ def main() -> None:
 @click.option("--format", "fmt", type=click.Choice(["twcs", "jsonl"]), default="jsonl", show_default=True)
 @click.option("--exit-when-drained", is_flag=True, help="Exit once every replayed event is stored or dead-lettered.")
 @click.option("--drain-timeout", type=float, default=600.0, show_default=True, help="Seconds.")
+@click.option(
+    "--stall-timeout",
+    type=float,
+    default=None,
+    help="Seconds a drain may make no progress before it says what is stuck and exits 1 "
+    "[default: RAPPORT_DRAIN_STALL_SECONDS, 60].",
+)
 @click.option("--web-port", type=int, default=None, help="Worker web server / webhooks port [default: 6066].")
 @click.option("--demo-webhooks", is_flag=True, help="Post signed demo webhook deliveries to the edge once up.")
 @clear_errors
@@ -121,23 +128,29 @@ def up(
     fmt: str,
     exit_when_drained: bool,
     drain_timeout: float,
+    stall_timeout: float | None,
     web_port: int | None,
     demo_webhooks: bool,
 ) -> None:
     """Run the whole pipeline locally: tansu broker, migrations, a worker, an optional replay."""
     from streams.stack import run_up
 
-    settings = load_settings(data_dir=data_dir, web_port=web_port)
+    settings = load_settings(data_dir=data_dir, web_port=web_port, drain_stall_seconds=stall_timeout)
     result = run_up(settings, replay_file, fmt, exit_when_drained, drain_timeout, demo_webhooks=demo_webhooks)
     p = result.progress
     if result.report:
         click.echo("\nTop brands by inbound messages (answered = first direct brand reply):")
         click.echo(result.report.rstrip())
+    inserted = p.get("interactions_stored", 0)
+    stored = inserted if result.stored is None else result.stored  # distinct events, not rows inserted
+    rows = f" ({inserted} rows inserted this run)" if inserted != stored else ""
     click.echo(
-        f"\nsummary: events in {result.replayed}, stored {p.get('interactions_stored', 0)}, "
-        f"dead-lettered {p.get('dead_letters_stored', 0)}"
+        f"\nsummary: events in {result.replayed}, stored {stored}, dead-lettered {p.get('dead_letters_stored', 0)}"
+        f"{rows}"
     )
     click.echo(f'query it: rapport sql --data-dir {settings.data_dir} "SELECT count() FROM interactions FINAL"')
+    if result.error is not None:  # after the summary: what was stored is still worth knowing
+        raise result.error
 
 
 @main.command()

@@ -200,11 +200,16 @@ def replay(
     topic: str,
     chunk_records: int,
     progress: bool = True,
+    chunks: list[Chunk] | None = None,
 ) -> int:
-    """Replay a file into the raw topic; returns the number of records sent. Shows a progress bar."""
+    """Replay a file into the raw topic; returns the number of records sent. Shows a progress bar.
+
+    ``chunks``: the file's ``read_chunks`` when the caller already read them (to fail fast before it
+    started anything), so the file is not read twice."""
     from tqdm import tqdm
 
-    chunks = list(read_chunks(path, fmt, chunk_records))
+    if chunks is None:
+        chunks = list(read_chunks(path, fmt, chunk_records))
     total = sum(len(c.records) for c in chunks)
     with tqdm(total=total, unit="event", desc=f"replay {path.name}", disable=not progress) as bar:
         return asyncio.run(send_chunks(bootstrap, topic, iter(chunks), on_sent=bar.update))
