@@ -67,7 +67,7 @@ def test_ceiling_worker_stores_the_second_pass_again_from_its_lookup(tmp_path: P
     messages = [Chunk(f"brand{i % 3}", "jsonl", lines[i : i + 50]) for i in range(0, len(lines), 50)]
 
     with LocalBroker(tmp_path / "broker") as broker:
-        settings = Settings(data_dir=tmp_path / "data", kafka_brokers=broker.bootstrap)
+        settings = Settings(data_dir=tmp_path / "data", kafka_brokers=broker.bootstrap, admin_port=0)  # any free
         worker = _started_worker(settings, "ceiling", tmp_path, module="streams.bench_ceiling")
         try:
             _timed_replay(worker, messages, len(lines))

@@ -120,6 +120,7 @@ def make_settings(broker: LocalBroker, data_dir: Path, **overrides: Any) -> Sett
         topic_enriched=f"t{run}.enriched",
         topic_dead_letter=f"t{run}.dead-letter",
         web_port=free_port(),
+        admin_port=0,  # any free port: two stacks never share 6067
         **overrides,
     )
     ensure_topics(broker.bootstrap, topic_specs(settings))

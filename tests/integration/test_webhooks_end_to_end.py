@@ -62,6 +62,7 @@ def test_signed_webhooks_land_as_rows_and_unsigned_ones_produce_nothing(tmp_path
             data_dir=tmp_path / "data",
             kafka_brokers=broker.bootstrap,
             web_port=free_port(),
+            admin_port=0,  # any free port: two stacks never share 6067
             brands_file=brands_file,
             x_consumer_secret=f"{X_SECRET},x-secret-old",
             meta_app_secret=META_SECRET,

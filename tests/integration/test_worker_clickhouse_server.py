@@ -75,6 +75,7 @@ def test_worker_writes_to_a_clickhouse_server_and_survives_its_restart(tmp_path)
             kafka_brokers=broker.bootstrap,
             clickhouse_url=url,
             web_port=free_port(),
+            admin_port=0,  # any free port: two stacks never share 6067
             sink_retry_seconds=0.5,
         )
         ensure_topics(broker.bootstrap, topic_specs(settings))
