@@ -495,7 +495,11 @@ def run_up(
                     if demo_webhooks:
                         from streams.demo_webhooks import post_demo_webhooks
 
-                        print(post_demo_webhooks(worker.base_url, settings), file=out, flush=True)
+                        try:
+                            print(post_demo_webhooks(worker.base_url, settings), file=out, flush=True)
+                        except (OSError, ValueError) as exc:  # refused, reset, timed out: say why in one line
+                            worker.check_alive()
+                            raise StackError(f"posting the demo webhooks to {worker.base_url}: {_reason(exc)}") from exc
                     if exit_when_drained:
                         check_stack()
                         progress = worker.wait_drained(replayed, drain_timeout, stall)
