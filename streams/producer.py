@@ -221,9 +221,14 @@ class Producer:
 
     async def publish(self, key: bytes, value: bytes, headers: Headers) -> None:
         """The edge's publish: a raw webhook body to the raw topic, returns once acknowledged."""
-        await (
-            await self.send(self.settings.topic_raw, value, key=key, headers=headers, retry_seconds=EDGE_RETRY_SECONDS)
-        )
+        topic = self.settings.topic_raw
+        try:
+            # bounded as a whole: queueing alone may wait for metadata as long as the request time-out (15 s)
+            async with asyncio.timeout(EDGE_RETRY_SECONDS):
+                await (await self.send(topic, value, key=key, headers=headers, retry_seconds=EDGE_RETRY_SECONDS))
+        except TimeoutError as exc:
+            self._on_error(f"send to {topic}: no acknowledgement within {EDGE_RETRY_SECONDS:g}s")
+            raise KafkaGaveUp(f"Kafka: no acknowledgement of a send to {topic} within {EDGE_RETRY_SECONDS:g}s") from exc
 
     async def stop(self) -> None:
         if self._producer is not None:
