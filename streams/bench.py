@@ -191,6 +191,7 @@ def bench_edge(
                     kafka_brokers=broker.bootstrap,
                     app_id=f"rapport-bench-{role}",
                     web_port=free_port(),
+                    admin_port=0,  # any free port (WorkerProcess picks it)
                     worker_role=role,  # type: ignore[arg-type]
                     brands_file=write_demo_brands(workdir / "brands.yaml"),
                     x_consumer_secret=SecretStr("bench-x-secret"),
@@ -381,6 +382,7 @@ def _started_worker(settings: Settings, name: str, workdir: Path, module: str = 
     isolated = settings.model_copy(update={
         "app_id": f"rapport-{name}", "topic_raw": f"{name}.raw", "topic_enriched": f"{name}.enriched",
         "topic_dead_letter": f"{name}.dead-letter", "data_dir": workdir / name, "web_port": free_port(),
+        "admin_port": 0,
     })  # fmt: skip
     ensure_topics(isolated.kafka_brokers, topic_specs(isolated))
     return WorkerProcess(isolated, workdir / f"{name}.log", module=module).start()
@@ -427,7 +429,9 @@ def bench_pipeline(
         sentiment = sentiment_figures(texts)
 
         with LocalBroker(workdir / "broker") as broker:
-            settings = Settings(data_dir=workdir / "worker", kafka_brokers=broker.bootstrap, web_port=free_port())
+            settings = Settings(
+                data_dir=workdir / "worker", kafka_brokers=broker.bootstrap, web_port=free_port(), admin_port=0
+            )
             ensure_topics(broker.bootstrap, topic_specs(settings))
             asyncio.run(send_chunks(settings.broker_list, settings.topic_raw, iter(chunks)))
 

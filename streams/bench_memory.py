@@ -298,6 +298,7 @@ def bench_memory(
             data_dir=data_dir,
             kafka_brokers=broker.bootstrap,
             web_port=free_port(),
+            admin_port=0,
             table_store=store,
         )
         ensure_topics(broker.bootstrap, topic_specs(settings))
