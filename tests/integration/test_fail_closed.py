@@ -148,13 +148,23 @@ def worker_settings(tmp_path: Path, bootstrap: str, **overrides: Any) -> Setting
     return Settings(**(values | overrides))
 
 
-@contextmanager
-def running_worker(tmp_path: Path, broker: LocalBroker, **overrides: Any) -> Iterator[Worker]:
+def ready_worker(tmp_path: Path, broker: LocalBroker, **overrides: Any) -> Worker:
+    """A worker on ``broker`` (its topics created first), once /health/ready answers 200."""
     settings = worker_settings(tmp_path, broker.bootstrap, **overrides)
     ensure_topics(broker.bootstrap, topic_specs(settings))
     worker = Worker(settings, tmp_path / "worker.log")
     try:
         worker.wait(worker.ready, 90, "ready")
+    except BaseException:
+        worker.stop()
+        raise
+    return worker
+
+
+@contextmanager
+def running_worker(tmp_path: Path, broker: LocalBroker, **overrides: Any) -> Iterator[Worker]:
+    worker = ready_worker(tmp_path, broker, **overrides)
+    try:
         yield worker
     finally:
         worker.stop()
@@ -279,10 +289,7 @@ def test_deliveries_posted_the_moment_the_edge_answers_on_fresh_topics_are_all_s
 def test_a_worker_whose_broker_disappears_exits_1_saying_why(tmp_path: Path) -> None:
     broker = LocalBroker(tmp_path / "broker").start()
     try:
-        settings = worker_settings(tmp_path, broker.bootstrap, kafka_retry_seconds=6.0, stop_timeout=10.0)
-        ensure_topics(broker.bootstrap, topic_specs(settings))
-        worker = Worker(settings, tmp_path / "worker.log")
-        worker.wait(worker.ready, 90, "ready")
+        worker = ready_worker(tmp_path, broker, kafka_retry_seconds=6.0, stop_timeout=10.0)
         assert worker.post_events(events_body(1, 5)) == 200
         worker.wait(lambda: worker.progress()["settled"] and worker.progress()["interactions_stored"] == 5, 60, "5")
     finally:
@@ -394,10 +401,7 @@ def test_a_stop_that_hangs_is_bounded_and_a_second_signal_is_immediate(tmp_path:
         workdir.mkdir()
         broker = LocalBroker(workdir / "broker").start()
         try:
-            settings = worker_settings(workdir, broker.bootstrap, stop_timeout=6.0, kafka_retry_seconds=120.0)
-            ensure_topics(broker.bootstrap, topic_specs(settings))
-            worker = Worker(settings, workdir / "worker.log")
-            worker.wait(worker.ready, 90, "ready")
+            worker = ready_worker(workdir, broker, stop_timeout=6.0, kafka_retry_seconds=120.0)
         finally:
             broker.stop()
         time.sleep(1.0)

@@ -6,25 +6,23 @@ same edge inside a real worker with a real broker.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import http.client
 import json
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.edge import Edge, build_app, meta_signature, x_signature
 from streams.processing.platforms import BrandDirectory
+from tests.support.aiohttp_server import serve
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 X_SECRETS = ("current-x-secret", "previous-x-secret")
@@ -70,27 +68,8 @@ class Server:
 def server() -> Iterator[Server]:
     recorder = Recorder()
     edge = Edge(X_SECRETS, META_SECRETS, ("verify-me",), TOKENS, BRANDS, recorder.publish, max_bytes=64 * 1024)
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, object] = {}
-
-    async def start() -> None:
-        runner = web.AppRunner(build_app(edge))
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        holder["runner"] = runner
-        holder["port"] = runner.addresses[0][1]
-        ready.set()
-
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield Server(int(holder["port"]), recorder)  # type: ignore[call-overload]
-    runner = holder["runner"]
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)  # type: ignore[attr-defined]
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with serve(build_app(edge)) as port:
+        yield Server(port, recorder)
 
 
 @pytest.fixture(autouse=True)

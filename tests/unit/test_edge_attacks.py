@@ -13,14 +13,12 @@ Kafka is a recording publisher here, as in test_edge.py.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import select
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from hypothesis import strategies as st
 
 from streams.edge import Edge, build_app, signature_matches, token_matches, x_signature
 from streams.processing.platforms import BrandDirectory
+from tests.support.aiohttp_server import serve
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 X_SECRET = "current-x-secret"
@@ -61,29 +60,6 @@ class Server:
     edge: Edge
 
 
-def _serve(app: web.Application) -> Iterator[int]:
-    """Runs ``app`` on a loopback port in a thread of its own; yields the port."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, object] = {}
-
-    async def start() -> None:
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        holder["runner"] = runner
-        holder["port"] = runner.addresses[0][1]
-        ready.set()
-
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield int(holder["port"])  # type: ignore[call-overload]
-    asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)  # type: ignore[attr-defined]
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-
-
 def _edge(recorder: Recorder) -> Edge:
     return Edge(
         (X_SECRET,),
@@ -101,7 +77,7 @@ def _edge(recorder: Recorder) -> Edge:
 def server() -> Iterator[Server]:
     recorder = Recorder()
     edge = _edge(recorder)
-    for port in _serve(build_app(edge)):
+    with serve(build_app(edge)) as port:
         yield Server(port, recorder, edge)
 
 
@@ -438,17 +414,16 @@ def test_slow_headers_are_bounded_only_by_aiohttps_keepalive_timeout() -> None:
     app = web.Application(handler_args={"keepalive_timeout": READ_TIMEOUT})
     for method, path, handler in _edge(recorder).routes():
         app.router.add_route(method, path, handler)
-    for port in _serve(app):
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            started = time.monotonic()
-            sock.sendall(b"POST /webhooks/x HTTP/1.1\r\n")
-            closed = False
-            for _ in range(int((READ_TIMEOUT + MARGIN) / 0.2)):
-                readable, _, _ = select.select([sock], [], [], 0.2)
-                if readable:
-                    closed = read_until_closed(sock, time.monotonic() + 0.5) == (b"", True)
-                    break
-                sock.sendall(b"X-Slow: 1\r\n")  # a header line every 0.2 s: never idle, never done
-            assert closed, "slow headers held the connection"
-            assert time.monotonic() - started <= READ_TIMEOUT + MARGIN
+    with serve(app) as port, socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(b"POST /webhooks/x HTTP/1.1\r\n")
+        closed = False
+        for _ in range(int((READ_TIMEOUT + MARGIN) / 0.2)):
+            readable, _, _ = select.select([sock], [], [], 0.2)
+            if readable:
+                closed = read_until_closed(sock, time.monotonic() + 0.5) == (b"", True)
+                break
+            sock.sendall(b"X-Slow: 1\r\n")  # a header line every 0.2 s: never idle, never done
+        assert closed, "slow headers held the connection"
+        assert time.monotonic() - started <= READ_TIMEOUT + MARGIN
     assert recorder.sent == []
