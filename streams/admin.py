@@ -17,6 +17,7 @@ whatever its token: no web page can drive the admin listener of a developer's lo
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,7 @@ log = logging.getLogger("rapport.admin")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_SQL_BYTES = 64 * 1024
+READ_SECONDS = 10.0
 
 
 def token_ok(expected: str, header: str | None) -> bool:
@@ -63,8 +65,12 @@ def build_admin_app(rapport: Rapport, token: str) -> web.Application:
     async def sql(request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > MAX_SQL_BYTES:
             return web.json_response({"error": f"query over {MAX_SQL_BYTES} bytes"}, status=413)
-        body = await request.content.read(MAX_SQL_BYTES + 1)
-        if len(body) > MAX_SQL_BYTES:
+        try:
+            async with asyncio.timeout(READ_SECONDS):
+                body = await request.read()  # the whole body (a partial read could run a truncated query)
+        except TimeoutError:
+            return web.json_response({"error": f"query not received within {READ_SECONDS:g}s"}, status=408)
+        except web.HTTPRequestEntityTooLarge:
             return web.json_response({"error": f"query over {MAX_SQL_BYTES} bytes"}, status=413)
         try:
             query = body.decode("utf-8")
@@ -78,7 +84,7 @@ def build_admin_app(rapport: Rapport, token: str) -> web.Application:
     app.router.add_post("/rapport/sql", sql)
     app.router.add_get("/metrics", metrics)
     for path, handler in health_routes(rapport):
-        app.router.add_get(path, handler)
+        app.router.add_get(path, handler)  # GET and HEAD
     return app
 
 

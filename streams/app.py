@@ -612,7 +612,7 @@ class Rapport:
         web.blueprints = BlueprintManager([])  # not even Faust's "/" index: webhooks and health only
         router = web.web_app.router  # the aiohttp driver's Application
         for path, handler in health_routes(self):
-            router.add_route("GET", path, handler)
+            router.add_get(path, handler)  # GET and HEAD
         if self.settings.worker_role in ("all", "edge"):
             for method, path, handler in self.edge.routes():
                 router.add_route(method, path, handler)

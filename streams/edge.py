@@ -177,8 +177,13 @@ class Edge:
             request,
             "x",
             x,
-            lambda body: signature_matches(
-                x_signature, self.x_secrets, request.headers.get("x-twitter-webhooks-signature"), body
+            # X delivers JSON objects. Anything else is refused before the signature is looked at: a CRC
+            # token (which the CRC answer signs) can be a bare JSON scalar such as 123, never an object
+            lambda body: (
+                body.lstrip()[:1] == b"{"
+                and signature_matches(
+                    x_signature, self.x_secrets, request.headers.get("x-twitter-webhooks-signature"), body
+                )
             ),
         )
 

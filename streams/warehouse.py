@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 import struct
 import threading
 from abc import ABC, abstractmethod
@@ -132,7 +133,21 @@ class ChdbWarehouse(Warehouse):
             try:
                 return self._session.query(sql, fmt)
             except Exception as exc:
+                self._resync()
                 raise WarehouseError(_first_line(exc)) from exc
+
+    def _resync(self) -> None:
+        """After a failed query chdb may hand the output it had produced so far to the *next* query of the
+        session (measured: a query stopped by a result limit; the next one returned its rows). Run a
+        marker query until its own answer comes back, so no query ever reads another's output."""
+        for _ in range(5):
+            marker = secrets.token_hex(8)
+            try:
+                if self._session.query(f"SELECT '{marker}'", "TSVRaw").bytes() == f"{marker}\n".encode():
+                    return
+            except Exception:  # a failed marker query: try another
+                continue
+        raise WarehouseError("the embedded ClickHouse session did not recover after a failed query")
 
     def command(self, sql: str) -> None:
         self._query(sql)
@@ -154,6 +169,7 @@ class ChdbWarehouse(Warehouse):
             try:
                 self._session.query(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM Python(arrow)")
             except Exception as exc:
+                self._resync()
                 raise WarehouseError(f"insert into {table.name} failed: {_first_line(exc)}") from exc
 
     def close(self) -> None:

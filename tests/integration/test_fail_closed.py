@@ -195,10 +195,36 @@ def test_public_port_serves_webhooks_and_health_only_and_admin_wants_its_token(t
         assert http(worker.admin + "/rapport/sql", b"SELECT 1", page | admin_headers())[0] == 403
         assert worker.sql("SELECT 1") == (200, "1\n")
         assert worker.progress()["assigned"] > 0
+        # a query whose body arrives in two parts runs whole, never its first part alone
+        assert slow_admin_query(worker, b"SELECT 1", b"23") == "123\n"
+        for path in ("/health/live", "/health/ready"):
+            head = urllib.request.Request(worker.public + path, method="HEAD")
+            with urllib.request.urlopen(head, timeout=5) as response:
+                assert response.status == 200
         status, metrics = http(worker.admin + "/metrics", headers=admin_headers())
         assert status == 200 and "rapport_interactions_stored " in metrics
         # the admin listener is on loopback, the token file is private
         assert worker.settings.admin_host == "127.0.0.1"
+
+
+def slow_admin_query(worker: Worker, first: bytes, rest: bytes) -> str:
+    import socket
+
+    length = len(first) + len(rest)
+    head = (
+        f"POST /rapport/sql?format=TSV HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        f"Content-Length: {length}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", worker.settings.admin_port), timeout=15) as sock:
+        sock.sendall(head + first)
+        time.sleep(1.0)
+        sock.sendall(rest)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status, _, body = answer.partition(b"\r\n\r\n")
+    assert b" 200 " in status.split(b"\r\n")[0], answer
+    return body.decode()
 
 
 def raw_status(port: int, header: bytes) -> int:
@@ -223,6 +249,11 @@ SQL_ATTACKS = [
     "SELECT * FROM executable('id', 'TSV', 'x String')",
     "SYSTEM FLUSH LOGS",
     "INSERT INTO interactions (event_id) VALUES ('x:forged')",
+    # an attacker's pass found these: what EXPLAIN AST hides, what read-only mode lets through
+    "SHOW COLUMNS FROM interactions WHERE throwIf(1, file('{data}/admin-token')) = 0",
+    "DESCRIBE (SELECT 1 AS `import os`) INTO OUTFILE '{pth}' FORMAT TSVRaw",
+    "SELECT * APPLY(file) FROM (SELECT '{data}/webhook-secrets.env' AS p)",
+    "SELECT * FROM bigquery('p', 'd', 't', access_token = 'tok', base_url = 'http://127.0.0.1:9')",
 ]
 
 

@@ -223,8 +223,22 @@ def test_any_correctly_signed_body_is_accepted_and_stored_verbatim(server: Serve
         "/webhooks/events": JSON | {"Authorization": f"Bearer {TOKENS[0]}"},
     }[path]
     status, _ = server.request("POST", path, body, headers)
+    if path == "/webhooks/x" and body.lstrip()[:1] != b"{":
+        # X delivers JSON objects only: a signed non-object could only come from the CRC answer (a forgery)
+        assert status == 401 and server.recorder.sent == []
+        return
     assert status == 200
     assert server.recorder.sent and all(value == body for _, value, _ in server.recorder.sent)
+
+
+def test_a_crc_token_that_is_a_json_scalar_cannot_be_posted_as_a_delivery(server: Server) -> None:
+    for token in ("123", "-1", "1e5"):
+        status, answer = server.request("GET", f"/webhooks/x?crc_token={token}")
+        assert status == 200
+        signature = json.loads(answer)["response_token"]
+        headers = JSON | {"x-twitter-webhooks-signature": signature}
+        assert server.request("POST", "/webhooks/x", token.encode(), headers)[0] == 401
+    assert server.recorder.sent == []
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

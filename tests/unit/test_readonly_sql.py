@@ -96,6 +96,30 @@ ATTACKS = [
     "WITH x AS (SELECT 1) SELECT * FROM x SETTINGS allow_introspection_functions = 1",
     "EXPLAIN SELECT 1",
     "SELECT 1\x00; DROP TABLE interactions",
+    # found by an attacker's pass: parts of SHOW/DESCRIBE and column transformers that EXPLAIN AST hides
+    "SHOW TABLES",
+    "DESCRIBE TABLE interactions",
+    "EXISTS TABLE interactions",
+    "SHOW CREATE TABLE interactions",
+    "SHOW COLUMNS FROM interactions WHERE throwIf(1, file('/etc/passwd')) = 0",
+    "SHOW COLUMNS FROM interactions WHERE field IN (SELECT * FROM python('x'))",
+    "DESCRIBE (SELECT 1 AS `import os`) INTO OUTFILE '{pth}' FORMAT TSVRaw",
+    "SHOW TABLES INTO OUTFILE '{outfile}' TRUNCATE FORMAT TSVRaw",
+    "SELECT * APPLY(file) FROM (SELECT '{root}/webhook-secrets.env' AS p)",
+    "SELECT * APPLY(x -> base64Encode(file(x))) FROM (SELECT '/etc/passwd' AS p)",
+    "SELECT * REPLACE(file('/etc/passwd') AS p) FROM (SELECT 1 AS p)",
+    "SELECT COLUMNS('p') APPLY(file) FROM (SELECT '/etc/passwd' AS p)",
+    "SELECT * FROM bigquery('p', 'd', 't', access_token = 'tok', base_url = 'http://127.0.0.1:9')",
+    "SELECT * FROM arrowstream('http://127.0.0.1:9')",
+    "SELECT * FROM eval('SELECT 1')",
+    "SELECT * FROM loop(numbers(3))",
+    "SELECT * FROM merge('interactions')",
+    "SELECT * FROM filesystem('/etc')",
+    "SELECT * FROM generateRandom('a String')",
+    "SELECT * FROM view(SELECT * FROM file('/etc/passwd', 'LineAsString'))",
+    "SELECT arrayMap(x -> file(x), ['/etc/passwd'])",
+    "SELECT joinGet('t', 'a', 1)",
+    "SELECT dictGet('d', 'a', 1)",
 ]
 
 
@@ -121,9 +145,12 @@ def test_refusals_say_why(engine: tuple[Warehouse, Path]) -> None:
     warehouse, _ = engine
     cases = {
         "SELECT 1; DROP TABLE interactions": "not one valid statement",
-        "DROP TABLE interactions": "only reading statements",
+        "DROP TABLE interactions": "only SELECT queries",
+        "SHOW TABLES": "only SELECT queries",
+        "SELECT * APPLY(file) FROM (SELECT 'x' AS p)": "ColumnsApplyTransformer",
+        "SELECT * FROM bigquery('p', 'd', 't')": "table function bigquery",
         "SELECT file('/etc/hostname')": "function file()",
-        "SELECT 1 INTO OUTFILE '/tmp/x'": "INTO OUTFILE",
+        "SELECT 1 INTO OUTFILE '/tmp/x'": "OUTFILE",
         "SELECT 1 SETTINGS readonly = 0": "SETTINGS",
     }
     for query, words in cases.items():
@@ -158,28 +185,46 @@ def test_a_huge_result_is_refused(engine: tuple[Warehouse, Path]) -> None:
         ("SELECT brand, count() FROM interactions FINAL GROUP BY brand", "acme\t1\n"),
         ("-- comment first\nSELECT count() FROM interactions", "1\n"),
         ("/* c */ WITH b AS (SELECT brand FROM interactions) SELECT count() FROM b", "1\n"),
-        ("WITH 2 AS two SELECT two UNION ALL SELECT 3", None),
         ("SELECT 1 INTERSECT SELECT 1", "1\n"),
-        ("SELECT count() FROM system.numbers_mt LIMIT 1", None),
+        ("SELECT count() FROM (SELECT number FROM system.numbers_mt LIMIT 10)", "10\n"),
         ("SELECT * FROM numbers(3)", "0\n1\n2\n"),
         ("SELECT 'a; DROP TABLE interactions'", "a; DROP TABLE interactions\n"),
-        ("SHOW TABLES", None),
-        ("DESCRIBE TABLE responses", None),
-        ("EXISTS TABLE interactions", "1\n"),
+        ("SELECT name FROM system.tables WHERE name = 'responses'", "responses\n"),
+        ("SELECT count() > 5 FROM system.columns WHERE table = 'interactions'", "1\n"),
+        ("SELECT * EXCEPT (b) FROM (SELECT 1 AS a, 2 AS b)", "1\n"),
+        ("SELECT format('{} {}', 'a', 'b')", "a b\n"),
+        ("SELECT arrayMap(x -> x * 2, [1, 2]), sum(number) OVER (ORDER BY number) FROM numbers(1)", "[2,4]\t0\n"),
+        ("SELECT a FROM values('a UInt8', 1, 2) ORDER BY a DESC LIMIT 1", "2\n"),
     ],
 )
-def test_reading_queries_still_answer(engine: tuple[Warehouse, Path], query: str, expected: str | None) -> None:
+def test_reading_queries_still_answer(engine: tuple[Warehouse, Path], query: str, expected: str) -> None:
     warehouse, _ = engine
-    if "system.numbers_mt" in query:
-        query = "SELECT count() FROM (SELECT number FROM system.numbers_mt LIMIT 10)"
-        expected = "10\n"
-    text = run_read_only(warehouse, query, "TSV", LIMITS)
-    if expected is not None:
-        assert text == expected
-    elif query.startswith("WITH 2"):
-        assert sorted(text.split()) == ["2", "3"]
-    else:
-        assert text.strip()
+    assert run_read_only(warehouse, query, "TSV", LIMITS) == expected
+
+
+def test_union_of_selects_answers(engine: tuple[Warehouse, Path]) -> None:
+    warehouse, _ = engine
+    text = run_read_only(warehouse, "WITH 2 AS two SELECT two UNION ALL SELECT 3", "TSV", LIMITS)
+    assert sorted(text.split()) == ["2", "3"]
+
+
+def test_no_query_reads_the_output_of_a_failed_one(engine: tuple[Warehouse, Path]) -> None:
+    """chdb can hand a failed query's partial output to the next query; the attacker's pair was a query
+    over the row limit whose rows spelled a second statement, then any query: the DROP ran."""
+    warehouse, _ = engine
+    poison = "SELECT '[\"SELECT 1; DROP TABLE interactions\"]' FROM numbers(20000)"
+    before = counts(warehouse)
+    with pytest.raises(WarehouseError, match="TOO_MANY_ROWS_OR_BYTES"):
+        run_read_only(warehouse, poison, "TSV", LIMITS)
+    assert run_read_only(warehouse, "SELECT 1", "TSV", LIMITS) == "1\n"
+    assert counts(warehouse) == before
+    assert warehouse.rows("SELECT 'fresh'") == [("fresh",)]
+
+
+def test_a_result_over_its_byte_limit_is_refused(engine: tuple[Warehouse, Path]) -> None:
+    warehouse, _ = engine
+    with pytest.raises(QueryRefused, match="result over"):
+        run_read_only(warehouse, "SELECT repeat('x', 100000) FROM numbers(20)", "TSV", LIMITS)
 
 
 def test_output_formats_come_from_an_allowlist(engine: tuple[Warehouse, Path]) -> None:
@@ -204,5 +249,10 @@ def test_check_ast_on_clickhouse_output_shapes() -> None:
     with pytest.raises(QueryRefused, match="SETTINGS"):
         check_ast(parse_ast(nested_settings))
     check_ast(parse_ast("SelectWithUnionQuery (children 1)\n ExpressionList (children 1)\n  Function count\n"))
-    with pytest.raises(QueryRefused, match="url"):
-        check_ast(parse_ast("SelectWithUnionQuery (children 1)\n  Function URLCluster (children 1)\n"))
+    in_from = "SelectWithUnionQuery (children 1)\n TableExpression (children 1)\n  Function url (children 1)\n"
+    with pytest.raises(QueryRefused, match="table function url"):
+        check_ast(parse_ast(in_from))
+    with pytest.raises(QueryRefused, match="function s3"):  # a table function's name used as a scalar
+        check_ast(parse_ast("SelectWithUnionQuery (children 1)\n  Function s3\n"), frozenset({"s3"}))
+    with pytest.raises(QueryRefused, match="ColumnsApplyTransformer"):
+        check_ast(parse_ast("SelectWithUnionQuery (children 1)\n  ColumnsApplyTransformer\n"))
