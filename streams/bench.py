@@ -361,12 +361,12 @@ async def _consume_all(bootstrap: str, topic: str, messages: int) -> float:
 
 
 def _faust_baseline(mode: str, bootstrap: str, topic: str, messages: int, workdir: Path) -> tuple[float, int | None]:
-    """Seconds a baseline agent of ``streams.bench_faust_baseline`` took over the raw messages, and the rows it
-    stored (None for ``forward``)."""
+    """Seconds a baseline agent (``rapport bench baseline-agent``, streams/bench_faust_baseline.py) took over the
+    raw messages, and the rows it stored (None for ``forward``)."""
     from streams.localbroker import free_port
 
     done = subprocess.run(
-        [sys.executable, "-m", "streams.bench_faust_baseline", mode, bootstrap, topic, f"bench.{mode}",
+        [sys.executable, "-m", "streams.cli", "bench", "baseline-agent", mode, bootstrap, topic, f"bench.{mode}",
          str(messages), str(free_port()), str(workdir / mode)],
         capture_output=True, text=True, timeout=900, check=True,
     )  # fmt: skip

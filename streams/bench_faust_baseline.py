@@ -8,7 +8,7 @@
 - ``unopened``: the same batches and table, but the messages are never opened in Python: chdb's own JSON
   reader parses them. It shows what consuming and storing the events cost when no Python runs per event.
 
-Run as ``python -m streams.bench_faust_baseline MODE BOOTSTRAP IN_TOPIC OUT_TOPIC MESSAGES WEB_PORT DATADIR``
+Run as ``rapport bench baseline-agent MODE BOOTSTRAP IN_TOPIC OUT_TOPIC MESSAGES WEB_PORT DATADIR``
 (MODE ``forward``, ``floor`` or ``unopened``; OUT_TOPIC is used by ``forward`` only); prints one JSON line
 ``{"messages": N, "seconds": S, "rows": R}`` (first message received → last one handled; R the rows in
 the table, null for ``forward``) and exits.
@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -82,11 +81,9 @@ def _store_unopened(db: Any, datadir: str) -> Callable[[list[bytes]], None]:
     return store
 
 
-def main(argv: list[str]) -> None:
+def main(mode: str, bootstrap: str, in_topic: str, out_topic: str, expected: int, port: int, datadir: str) -> None:
     import faust
 
-    mode, bootstrap, in_topic, out_topic = argv[0], argv[1], argv[2], argv[3]
-    expected, port, datadir = int(argv[4]), argv[5], argv[6]
     app = faust.App(
         f"rapport-bench-{mode}-{os.getpid()}",
         broker=f"kafka://{bootstrap}",
@@ -149,7 +146,3 @@ def main(argv: list[str]) -> None:
     worker = faust.Worker(app, loglevel="warn", quiet=True, redirect_stdouts=False)
     worker.spinner = None
     worker.execute_from_commandline()
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

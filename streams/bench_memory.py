@@ -3,7 +3,7 @@
 Target (the performance issue): a worker holding the history of 1,000,000 customers stays under 1 GiB
 resident, with its state on disk where it must be. The figures are printed, never asserted by the tests.
 
-``python -m streams.bench_memory --customers 100000 --store memory:// --store rocksdb://``:
+``rapport bench memory --customers 100000 --store memory:// --store rocksdb://``:
 
 1. writes a JSON-lines file of canonical interactions: one inbound mention from each of N distinct
    customers spread over 20 brands, plus a brand reply to a fraction of them (so ``reply_threads``
@@ -22,13 +22,12 @@ updates the two others.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -427,25 +426,21 @@ def format_result(r: dict[str, Any]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    parser = argparse.ArgumentParser(prog="python -m streams.bench_memory", description=__doc__.split("\n")[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--store", dest="stores", action="append", help="memory:// or rocksdb:// (repeatable)")
-    parser.add_argument("--workdir", type=Path, default=None, help="default: a new temporary directory")
-    parser.add_argument("--reply-fraction", type=float, default=0.1)
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
-    args = parser.parse_args(argv)
+def run_memory_bench(
+    customers: int,
+    stores: Sequence[str],
+    workdir: Path | None = None,
+    reply_fraction: float = 0.1,
+    json_path: Path | None = None,
+) -> dict[str, dict[str, Any]]:
+    """``rapport bench memory``: one run per table store; the results, also written to ``json_path``."""
     import tempfile
 
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rapport-bench-memory-"))
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="rapport-bench-memory-"))
     results = {}
-    for store in args.stores or ["memory://", "rocksdb://"]:
+    for store in stores:
         name = store.replace(":", "").replace("/", "")
-        results[store] = bench_memory(args.customers, store, workdir / name, reply_fraction=args.reply_fraction)
-    if args.json is not None:
-        args.json.write_text(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+        results[store] = bench_memory(customers, store, workdir / name, reply_fraction=reply_fraction)
+    if json_path is not None:
+        json_path.write_text(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
     return results
-
-
-if __name__ == "__main__":
-    main()

@@ -295,15 +295,37 @@ def bench_pipeline(customers: int, days: int, latency_rate: int, latency_seconds
     run(customers, days, latency_rate, latency_seconds)
 
 
-@bench.command("memory", context_settings={"ignore_unknown_options": True})
+@bench.command("memory")
 @click.option("--customers", type=int, default=100_000, show_default=True)
 @click.option("--store", "stores", multiple=True, default=("memory://", "rocksdb://"), show_default=True)
+@click.option("--workdir", type=click.Path(path_type=Path), help="Default: a new temporary directory.")
+@click.option("--reply-fraction", type=float, default=0.1, show_default=True, help="Customers a brand answers.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the results here.")
 @clear_errors
-def bench_memory(customers: int, stores: tuple[str, ...]) -> None:
+def bench_memory(
+    customers: int, stores: tuple[str, ...], workdir: Path | None, reply_fraction: float, json_path: Path | None
+) -> None:
     """Resident memory of a worker holding the history of N customers (target: 1M under 1 GiB)."""
-    from streams.bench_memory import main as run
+    from streams.bench_memory import run_memory_bench
 
-    run(["--customers", str(customers), *[arg for store in stores for arg in ("--store", store)]])
+    run_memory_bench(customers, stores, workdir, reply_fraction, json_path)
+
+
+@bench.command("baseline-agent", hidden=True)
+@click.argument("mode", type=click.Choice(["forward", "floor", "unopened"]))
+@click.argument("bootstrap")
+@click.argument("in_topic")
+@click.argument("out_topic")
+@click.argument("messages", type=int)
+@click.argument("web_port", type=int)
+@click.argument("datadir")
+def bench_baseline_agent(
+    mode: str, bootstrap: str, in_topic: str, out_topic: str, messages: int, web_port: int, datadir: str
+) -> None:
+    """One baseline Faust agent of `rapport bench pipeline` (run by it as a child process)."""
+    from streams.bench_faust_baseline import main as run
+
+    run(mode, bootstrap, in_topic, out_topic, messages, web_port, datadir)
 
 
 @bench.command("edge")
