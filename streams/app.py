@@ -32,6 +32,7 @@ import faust
 import mode
 import orjson
 from faust.web.base import BlueprintManager
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
 
 from schemas.contract import DEAD_LETTERS, INTERACTIONS, RESPONSES, Table
 from schemas.migrate import migrate
@@ -481,25 +482,36 @@ class Rapport:
                 for start in range(0, len(rows), self.settings.sink_batch_size):
                     self.warehouse.insert(table, rows[start : start + self.settings.sink_batch_size])
 
-        attempt = 0
-        while True:
-            try:
-                await self._in_warehouse_thread(insert_all)
-                self.health.warehouse.ok()
-                return
-            except WarehouseError as exc:
-                self.progress.warehouse_errors += 1
-                self.health.warehouse.failed(str(exc))
-                if exc.permanent:  # e.g. a table dropped by hand: retrying cannot help; a restart migrates
-                    raise WarehouseError(f"warehouse: {exc} (`rapport migrate` recreates missing tables)") from exc
-                if self.health.stopping:  # nothing is acknowledged: the batch stays in Kafka for the next run
-                    raise WarehouseError(f"stopped before the warehouse accepted a batch: {exc}") from exc
-                # the server client reconnects by itself; rows already stored by a half-done batch are
-                # stored again, and the ReplacingMergeTree tables drop the copies
-                delay = min(self.settings.sink_retry_seconds * 2**attempt, max(self.settings.sink_retry_seconds, 10.0))
-                attempt += 1
-                log.error("warehouse insert failed, retrying in %.1fs: %s", delay, exc)
-                await self._sleep_unless_stopping(delay)
+        def failed(exc: BaseException) -> bool:  # worth another attempt?
+            if not isinstance(exc, WarehouseError):
+                return False
+            self.progress.warehouse_errors += 1
+            self.health.warehouse.failed(str(exc))
+            return not exc.permanent and not self.health.stopping
+
+        s = self.settings
+        try:
+            # the server client reconnects by itself; rows already stored by a half-done batch are stored
+            # again, and the ReplacingMergeTree tables drop the copies
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(failed),
+                wait=wait_exponential(multiplier=s.sink_retry_seconds, max=max(s.sink_retry_seconds, 10.0)),
+                sleep=self._sleep_unless_stopping,
+                reraise=True,
+                before_sleep=lambda state: log.error(
+                    "warehouse insert failed, retrying in %.1fs: %s",
+                    state.upcoming_sleep,
+                    state.outcome.exception() if state.outcome else "",
+                ),
+            ):
+                with attempt:
+                    await self._in_warehouse_thread(insert_all)
+        except WarehouseError as exc:
+            if exc.permanent:  # e.g. a table dropped by hand: retrying cannot help; a restart migrates
+                raise WarehouseError(f"warehouse: {exc} (`rapport migrate` recreates missing tables)") from exc
+            # stopping: nothing is acknowledged, the batch stays in Kafka for the next run
+            raise WarehouseError(f"stopped before the warehouse accepted a batch: {exc}") from exc
+        self.health.warehouse.ok()
 
     async def _sleep_unless_stopping(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
