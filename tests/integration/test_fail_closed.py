@@ -30,6 +30,7 @@ from streams.localbroker import LocalBroker, ensure_topics, free_port
 from streams.settings import Settings
 from streams.stack import settings_env, topic_specs
 from tests.support.clickhouse_server import ClickHouseServer, clickhouse_server_available
+from tests.support.factories import inbound
 
 pytestmark = pytest.mark.integration
 
@@ -56,21 +57,7 @@ def admin_headers(token: str = TOKEN) -> dict[str, str]:
 
 
 def events_body(start: int, n: int, brand: str = "acme") -> bytes:
-    return orjson.dumps(
-        [
-            {
-                "event_id": f"x:{i}",
-                "platform": "x",
-                "brand": brand,
-                "author_id": f"c{i % 3}",
-                "direction": "inbound",
-                "kind": "mention",
-                "text": "where is my order?",
-                "created_at": "2026-01-05T10:00:00Z",
-            }
-            for i in range(start, start + n)
-        ]
-    )
+    return orjson.dumps([inbound(f"x:{i}", brand, f"c{i % 3}") for i in range(start, start + n)])
 
 
 class Worker:

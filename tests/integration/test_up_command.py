@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import IO
 
-import orjson
 import pytest
 
 from streams.localbroker import free_port
+from tests.support.factories import brand_reply, inbound, jsonl
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,35 +27,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def events(n: int, brand: str = "acme") -> bytes:
     lines = []
     for i in range(n):
-        inbound = {
-            "event_id": f"x:{1000 + i}",
-            "platform": "x",
-            "brand": brand,
-            "author_id": f"c{i % 7}",
-            "direction": "inbound",
-            "kind": "mention",
-            "text": "help please, my order is late :(",
-            "created_at": f"2026-01-05T10:{i % 60:02d}:00Z",
-        }
-        lines.append(orjson.dumps(inbound))
+        customer, minute = f"c{i % 7}", f"{i % 60:02d}"
+        text = "help please, my order is late :("
+        lines.append(inbound(f"x:{1000 + i}", brand, customer, text=text, created_at=f"2026-01-05T10:{minute}:00Z"))
         if i % 2 == 0:
-            lines.append(
-                orjson.dumps(
-                    {
-                        "event_id": f"x:{9000 + i}",
-                        "platform": "x",
-                        "brand": brand,
-                        "author_id": brand,
-                        "direction": "outbound",
-                        "kind": "reply",
-                        "text": "sorry! DM us",
-                        "parent_id": f"x:{1000 + i}",
-                        "customer_id": f"c{i % 7}",
-                        "created_at": f"2026-01-05T11:{i % 60:02d}:00Z",
-                    }
-                )
-            )
-    return b"\n".join(lines) + b"\nnot json at all\n"
+            at = f"2026-01-05T11:{minute}:00Z"
+            lines.append(brand_reply(f"x:{9000 + i}", f"x:{1000 + i}", customer, brand, created_at=at))
+    return jsonl(lines) + b"not json at all\n"
 
 
 def rapport(*args: str, env_extra: dict[str, str] | None = None, **kwargs) -> subprocess.Popen[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 
 from streams.localbroker import LocalBroker, ensure_topics, free_port
@@ -15,6 +14,7 @@ from streams.settings import Settings
 from streams.stack import WorkerProcess, topic_specs
 from streams.warehouse import connect
 from tests.support.clickhouse_server import ClickHouseServer, clickhouse_server_available
+from tests.support.factories import brand_reply, inbound, jsonl
 
 pytestmark = [
     pytest.mark.integration,
@@ -23,35 +23,10 @@ pytestmark = [
 
 
 def conversation_file(path: Path, start: int, n: int) -> Path:
-    lines = []
+    events = []
     for i in range(start, start + n):
-        lines.append(
-            {
-                "event_id": f"x:{i}",
-                "platform": "x",
-                "brand": "acme",
-                "author_id": f"c{i % 5}",
-                "direction": "inbound",
-                "kind": "mention",
-                "text": "where is my parcel?",
-                "created_at": "2026-01-05T10:00:00Z",
-            }
-        )
-        lines.append(
-            {
-                "event_id": f"x:{i + 500_000}",
-                "platform": "x",
-                "brand": "acme",
-                "author_id": "acme",
-                "direction": "outbound",
-                "kind": "reply",
-                "text": "checking now",
-                "parent_id": f"x:{i}",
-                "customer_id": f"c{i % 5}",
-                "created_at": "2026-01-05T10:02:30Z",
-            }
-        )
-    path.write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+        events += [inbound(f"x:{i}", author_id=f"c{i % 5}"), brand_reply(f"x:{i + 500_000}", f"x:{i}", f"c{i % 5}")]
+    path.write_bytes(jsonl(events))
     return path
 
 

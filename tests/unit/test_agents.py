@@ -28,6 +28,7 @@ from streams.processing.pipeline import DictState, decode_enriched, encode_enric
 from streams.processing.records import HEADER_FORMAT, RawMessage
 from streams.settings import Settings
 from streams.warehouse import Rows, Warehouse, WarehouseError
+from tests.support.factories import inbound, line
 
 T = TypeVar("T")
 BRAND = b"acme"
@@ -39,17 +40,7 @@ def run(coro: Awaitable[T]) -> T:
 
 
 def event(event_id: str, **fields: Any) -> bytes:
-    base = {
-        "event_id": event_id,
-        "platform": "x",
-        "brand": "acme",
-        "author_id": "cust1",
-        "direction": "inbound",
-        "kind": "mention",
-        "text": "@acme my order is late again, awful service",
-        "created_at": "2026-01-05T10:00:00Z",
-    }
-    return orjson.dumps(base | fields)
+    return line(inbound(event_id, author_id="cust1", text="@acme my order is late again, awful service") | fields)
 
 
 def reply_to(parent: str, event_id: str, at: str = "2026-01-05T10:05:00Z") -> bytes:

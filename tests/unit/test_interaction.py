@@ -12,21 +12,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from schemas.interaction import Interaction, describe_validation_error
+from tests.support.factories import inbound
 
 
 def event(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "event_id": "x:1",
-        "platform": "x",
-        "brand": "sprintcare",
-        "author_id": "115712",
-        "direction": "inbound",
-        "kind": "mention",
-        "text": "@sprintcare help",
-        "created_at": "2017-10-31T22:10:47Z",
-    }
-    base.update(overrides)
-    return base
+    base = inbound("x:1", "sprintcare", "115712", text="@sprintcare help", created_at="2017-10-31T22:10:47Z")
+    return base | overrides
 
 
 def reason_for(data: dict[str, Any]) -> str:
