@@ -236,10 +236,9 @@ class Rapport:
             processing_guarantee="at_least_once",
             consumer_auto_offset_reset="earliest",
             producer_max_request_size=16 * 1024 * 1024,
-            # an agent's input buffer, in messages. Faust's default, 4,096, let the sink's backlog of enriched
-            # messages (~120 KB each) sit in the worker's memory whenever it fell behind the process agent:
-            # the 1M-customer memory run peaked at 1,127 MiB. With 512 the consumer waits instead and the
-            # backlog stays in the broker (838 MiB); 128 also bounded it but cost ~10% of the throughput.
+            # an agent's input buffer, in messages: small enough that a sink falling behind the process agent
+            # leaves its backlog of enriched messages in the broker, not in the worker's memory; much smaller
+            # costs throughput (the measurements are in docs/performance.md, "Memory")
             stream_buffer_maxsize=8 * s.process_batch_messages,
             producer_acks=-1,
             web_enabled=True,
@@ -560,9 +559,8 @@ class Rapport:
                     await self.producer.send(s.topic_dead_letter, letter.original, key=key, headers=letter.headers())
                 )
             results.append((message, result))
-            # let the other agents run between messages: a batch is ~0.5 s of work, and the sink can only hand
-            # its next insert to the warehouse thread when it gets a turn of the event loop. Measured on the
-            # 1M-customer memory run: rows not yet stored when processing ended, 608k without, 364k with
+            # let the other agents run between messages: a batch is long work, and the sink can only hand its
+            # next insert to the warehouse thread when it gets a turn of the event loop
             await asyncio.sleep(0)
 
         changelog = []
@@ -619,7 +617,7 @@ class Rapport:
 
     def _register_web(self) -> None:
         # straight onto the aiohttp router of Faust's web server: Faust's view dispatch (sensors, wrappers)
-        # would cost ~20% of the edge's throughput and adds nothing to these handlers
+        # adds work per request that these handlers do not need
         web = cast(Any, self.app.web)
         web.blueprints = BlueprintManager([])  # not even Faust's "/" index: webhooks and health only
         router = web.web_app.router  # the aiohttp driver's Application

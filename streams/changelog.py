@@ -7,7 +7,7 @@ early and the tables come back stale. The error only exists when the last batch 
 So before the worker starts, :func:`fence_changelogs` appends one *fence* record, alone in its batch, to
 every partition of every changelog topic: a tombstone for a reserved key that no table uses. The
 reported end offset then lies just past the fence, and recovery reads every real record. The producer can
-batch normally the rest of the time (one message per batch capped it at ~1.3k messages/s). On a real
+batch normally the rest of the time (one message per batch would limit its throughput). On a real
 Kafka cluster the fence is one harmless tombstone per partition and start.
 
 Limit: the fence covers what was written before it. A worker that takes over partitions while their

@@ -84,9 +84,8 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 def tune_garbage_collector(young_threshold: int = 50_000) -> None:
     """Move everything allocated so far (modules, the app) out of the collector's sight, and collect the
     youngest generation every ``young_threshold`` allocations instead of 700. The pipeline's objects are
-    freed by reference counting; with CPython's defaults the cyclic collector ran so often over the
-    many live objects that it took a third of the customer-history step's time (measured on that step
-    alone, with a large live heap: 11.2 → 6.3 µs per event; end to end 10,668 → 11,288 events/s)."""
+    freed by reference counting; with CPython's defaults the cyclic collector keeps walking the worker's
+    many live objects for nothing (docs/performance.md has the measurements)."""
     import gc
 
     gc.collect()

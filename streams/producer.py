@@ -1,6 +1,6 @@
 """The worker's own Kafka producer: one aiokafka producer for everything Rapport writes.
 
-Faust's ``topic.send`` costs ~100 µs of Python per message and its changelog path queues table
+Faust's ``topic.send`` does much Python work per message and its changelog path queues table
 writes in an unbounded buffer that is not tied to the input's acknowledgement. Rapport's hot path
 instead writes through this thin wrapper:
 

@@ -130,8 +130,8 @@ class Limits:
     result_rows: int = 1_000_000
 
     def settings_clause(self) -> str:
-        # chdb does not enforce max_result_bytes on every result (measured: 250 MB passed a 64 MiB limit):
-        # rows are bounded here and the answer's size is checked after it (run_read_only)
+        # chdb does not enforce max_result_bytes on every result: rows are bounded here and the answer's
+        # size is checked after it (run_read_only)
         return (
             f"SETTINGS readonly = 1, max_execution_time = {self.seconds:g}, timeout_overflow_mode = 'throw', "
             f"max_memory_usage = {int(self.memory_bytes)}, max_result_bytes = {int(self.result_bytes)}, "

@@ -9,7 +9,7 @@ keeps them in memory or RocksDB. What Rapport does differently is *how it writes
    look at the overlay, then at the table's store for the message's partition.
 2. After the batch, each written key is sent **once** to its changelog partition, packed into record
    batches (:meth:`streams.producer.Producer.send_records`), instead of one Faust ``send_soon`` per
-   write (~1.5 changelog messages per event, the worker's largest cost, and an unbounded buffer).
+   write (one changelog message per write, in an unbounded buffer).
 3. Once the broker acknowledged them, the records are applied to the stores through the stores' own
    ``apply_changelog_batch``: the code path of recovery, so the local state is, by construction, what
    the changelog says. Only then is the input acknowledged; a worker killed before that point
@@ -29,7 +29,7 @@ from streams.processing.pipeline import STATE_TABLES
 
 class Change(NamedTuple):
     """A changelog record as ``Store.apply_changelog_batch`` reads it (the shape of a Faust event).
-    A tuple: one is made per written key, and a frozen dataclass costs several times more to build."""
+    A tuple: one is made per written key, so it must be cheap to build."""
 
     key: bytes
     value: bytes | None

@@ -174,10 +174,9 @@ class Transport(faust_aiokafka.Transport):
     whose fetches wait at most ``fetch_max_wait_ms`` for data (Faust fixes 1,500 ms).
 
     Why the wait matters: tansu answers a fetch over several partitions only when the wait is over, not
-    when data arrives (measured: a message produced every 370 ms to one of 4 partitions reached a
-    consumer after ~480 ms with a 1,500 ms wait, ~110 ms with 500 ms, ~12 ms with 100 ms). Every topic
-    hop pays it. A Kafka broker answers as soon as data is there, so there a short wait only costs a few
-    empty fetches per second while idle."""
+    when data arrives (docs/performance.md has the measured delays), so every topic hop pays it. A Kafka
+    broker answers as soon as data is there, so there a short wait only costs a few empty fetches per
+    second while idle."""
 
     Consumer = _Consumer
 

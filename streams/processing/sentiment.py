@@ -5,7 +5,7 @@ Definition: VADER 3.3.2's ``polarity_scores(text)["compound"]`` (lexicon and rul
 is not a neutral message.
 
 ``SentimentScorer`` computes it with ``FastVader`` (``streams.processing.sentiment_fast``): same scores,
-about 10× faster when that module is compiled with mypyc (``./dev setup`` builds it), ~6× in pure Python;
+faster, most of all when that module is compiled with mypyc (``./dev setup`` builds it);
 ``SentimentScorer.implementation`` says which one runs. ``reference_score`` computes it with
 ``vaderSentiment`` itself, for tests and benchmarks.
 """

@@ -1,4 +1,4 @@
-"""VADER 3.3.2's compound score, computed about 10× faster with the same result (compiled with mypyc).
+"""VADER 3.3.2's compound score, computed faster with the same result (compiled with mypyc).
 
 ``FastVader().compound(text)`` equals ``SentimentIntensityAnalyzer().polarity_scores(text)["compound"]``
 of ``vaderSentiment`` 3.3.2 on every text (tests: ``tests/unit/test_sentiment_fast.py``). It reads the
@@ -21,14 +21,12 @@ to it (``sentiment_fast.cpython-*.so``, git-ignored), which Python imports inste
 the hash of the source it compiled (``sentiment_fast.sha256``; a unit test fails when it no longer matches).
 Without it (a plain ``pip install``) this file runs as is: same scores, ``IMPLEMENTATION`` says which one
 runs. Why: in pure Python the per-token work (``split``, stripping punctuation, a set lookup) and the
-interpreter's dispatch around it put the ceiling near 10×; compiled, the loops run as C and only the
+interpreter's dispatch around it limit the speed-up; compiled, the loops run as C and only the
 ``str``/``set``/``dict`` operations themselves remain. The code is written for mypyc but stays plain
 Python: ``Final`` constants (a literal one is a C constant, another module attribute is a dictionary
 lookup per use), typed locals and native classes; everything it does is also valid, and tested, uncompiled.
 
-Speed (``compare``; CPython 3.11, 2-core VM, the 5,093 twcs tweets): compiled ~3.4 µs per text against
-~37 µs for the reference, ~10.7× (~12.5× on ASCII texts, ~8.7× on the fifth with emoji or other non-ASCII
-characters); the same source uncompiled: ~6×.
+Speed: ``compare`` measures it against the reference; the figures are in docs/performance.md ("Sentiment").
 
 Reference → here (the reference's names; the rules keep their structure and comments):
 
