@@ -6,9 +6,10 @@ cluster through ``RAPPORT_KAFKA_BROKERS`` instead. Known tansu limits and their 
 ``docs/local-broker.md``.
 
 Everything here is synchronous: it is called from the CLI and from test fixtures before (or outside) any
-event loop. Reachability and topic listings use a hand-encoded Kafka ``Metadata`` v4 request over a plain
-socket (no event loop, and it never auto-creates topics, which tansu does for aiokafka's ``describe_topics``);
-topic creation uses aiokafka's admin client inside a private event loop.
+event loop. Reachability and topic listings send a Kafka ``Metadata`` v4 request, built and decoded by
+aiokafka's protocol classes, over a plain blocking socket (no event loop, and it never auto-creates topics,
+which tansu does for aiokafka's ``describe_topics``); topic creation uses aiokafka's admin client inside a
+private event loop.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import io
 import logging
 import os
 import signal
@@ -108,97 +110,12 @@ def tansu_binary() -> Path:
 
 
 # --------------------------------------------------------------------------------------------------
-# a minimal synchronous Kafka Metadata client (request v4, not flexible; Kafka 1.0 … 4.x and tansu)
+# a minimal synchronous Kafka Metadata client: aiokafka's protocol classes over a blocking socket
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Metadata:
-    brokers: tuple[tuple[int, str, int], ...]  # (node id, host, port)
-    topics: Mapping[str, int]  # topic name -> number of partitions
-
-
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-
-    def _take(self, fmt: str) -> Any:
-        size = struct.calcsize(fmt)
-        if self._pos + size > len(self._data):
-            raise BrokerError("truncated Kafka Metadata response")
-        (value,) = struct.unpack_from(fmt, self._data, self._pos)
-        self._pos += size
-        return value
-
-    def int8(self) -> int:
-        value: int = self._take(">b")
-        return value
-
-    def int16(self) -> int:
-        value: int = self._take(">h")
-        return value
-
-    def int32(self) -> int:
-        value: int = self._take(">i")
-        return value
-
-    def string(self) -> str | None:
-        length = self.int16()
-        if length < 0:
-            return None
-        if self._pos + length > len(self._data):
-            raise BrokerError("truncated Kafka Metadata response")
-        raw = self._data[self._pos : self._pos + length]
-        self._pos += length
-        return raw.decode("utf-8", errors="replace")
-
-    def skip_int32_array(self) -> None:
-        count = self.int32()
-        for _ in range(max(count, 0)):
-            self.int32()
-
-
-def _encode_metadata_request(correlation_id: int) -> bytes:
-    client_id = _CLIENT_ID.encode()
-    body = struct.pack(">hhih", 3, 4, correlation_id, len(client_id)) + client_id
-    # topics: null array (-1) = all topics; allow_auto_topic_creation = false
-    body += struct.pack(">ib", -1, 0)
-    return struct.pack(">i", len(body)) + body
-
-
-def _decode_metadata_response(payload: bytes, correlation_id: int) -> _Metadata:
-    reader = _Reader(payload)
-    if reader.int32() != correlation_id:
-        raise BrokerError("Kafka Metadata response has a wrong correlation id")
-    reader.int32()  # throttle_time_ms
-    brokers: list[tuple[int, str, int]] = []
-    for _ in range(max(reader.int32(), 0)):
-        node_id = reader.int32()
-        host = reader.string() or ""
-        port = reader.int32()
-        reader.string()  # rack
-        brokers.append((node_id, host, port))
-    reader.string()  # cluster_id
-    reader.int32()  # controller_id
-    topics: dict[str, int] = {}
-    for _ in range(max(reader.int32(), 0)):
-        reader.int16()  # topic error code
-        name = reader.string()
-        reader.int8()  # is_internal
-        partitions = max(reader.int32(), 0)
-        for _ in range(partitions):
-            reader.int16()  # partition error code
-            reader.int32()  # partition index
-            reader.int32()  # leader
-            reader.skip_int32_array()  # replicas
-            reader.skip_int32_array()  # isr
-        if name is not None:
-            topics[name] = partitions
-    return _Metadata(brokers=tuple(brokers), topics=topics)
-
-
 def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    """Exactly ``size`` bytes (``recv`` may return fewer); ``ConnectionError`` if the broker hangs up first."""
     chunks: list[bytes] = []
     remaining = size
     while remaining:
@@ -230,19 +147,37 @@ def _split_bootstrap(bootstrap: str) -> list[tuple[str, int]]:
     return addresses
 
 
-def _metadata_from(host: str, port: int, timeout: float) -> _Metadata:
+def _metadata_from(host: str, port: int, timeout: float) -> dict[str, int]:
+    """Topic name -> partition count, from one Metadata round trip to ``host:port``."""
+    # Imported here, like the admin client below, so that importing this module stays cheap.
+    from aiokafka.protocol.metadata import MetadataRequest_v4
+
+    # v4 is the newest non-flexible version, answered by Kafka 1.0 … 4.x and tansu without an ApiVersions
+    # exchange first. topics=None (a null array) lists every topic; False: listing never creates a topic.
+    request = MetadataRequest_v4(topics=None, allow_auto_topic_creation=False)
     correlation_id = int(time.monotonic_ns() & 0x7FFFFFFF)
+    # Framed as aiokafka's conn.py frames it: 4-byte size, request header, request body.
+    message = request.build_request_header(correlation_id, _CLIENT_ID).encode() + request.encode()
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
-        sock.sendall(_encode_metadata_request(correlation_id))
+        sock.sendall(struct.pack(">i", len(message)) + message)
         (size,) = struct.unpack(">i", _recv_exact(sock, 4))
         if not 0 < size <= _MAX_RESPONSE_BYTES:
             raise BrokerError(f"implausible Kafka response size {size} from {host}:{port}")
-        return _decode_metadata_response(_recv_exact(sock, size), correlation_id)
+        payload = io.BytesIO(_recv_exact(sock, size))
+    try:
+        header = request.parse_response_header(payload)
+        if header.correlation_id != correlation_id:
+            raise BrokerError(f"Kafka Metadata response from {host}:{port} has a wrong correlation id")
+        response = request.RESPONSE_TYPE.decode(payload)
+    except ValueError as exc:  # aiokafka's decoders raise ValueError on a short or garbled buffer
+        raise BrokerError(f"malformed Kafka Metadata response from {host}:{port}") from exc
+    # Each topic is (error_code, name, is_internal, partitions); a null array decodes as None.
+    return {name: len(partitions or ()) for _, name, _, partitions in response.topics or () if name is not None}
 
 
-def _fetch_metadata(bootstrap: str, timeout: float) -> _Metadata:
-    """Cluster metadata from the first address in ``bootstrap`` that answers; raises the last error."""
+def _fetch_metadata(bootstrap: str, timeout: float) -> dict[str, int]:
+    """``_metadata_from`` the first address in ``bootstrap`` that answers; raises the last error."""
     last: Exception | None = None
     for host, port in _split_bootstrap(bootstrap):
         try:
@@ -282,7 +217,7 @@ def wait_reachable(bootstrap: str, timeout: float = 10.0) -> None:
 
 def _topics(bootstrap: str, timeout: float = 5.0) -> Mapping[str, int]:
     try:
-        return _fetch_metadata(bootstrap, timeout=timeout).topics
+        return _fetch_metadata(bootstrap, timeout=timeout)
     except OSError as exc:
         raise BrokerUnreachable(f"Kafka broker {bootstrap} is unreachable: {_reason(exc)}") from exc
 

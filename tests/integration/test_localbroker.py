@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import re
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.protocol.metadata import MetadataRequest_v4, MetadataResponse_v4
 
 from streams.localbroker import (
     BrokerError,
@@ -146,6 +151,110 @@ def test_wait_reachable_fails_fast_on_closed_port() -> None:
     assert f"127.0.0.1:{port}" in message
     assert "unreachable after 1s" in message
     assert "\n" not in message
+
+
+def test_metadata_codec_round_trips_against_tansu(broker: LocalBroker) -> None:
+    # The aiokafka-built Metadata v4 request and its decoded response agree with what tansu created.
+    single, several = TopicSpec("lb.codec.one", partitions=1), TopicSpec("lb.codec.many", partitions=7)
+    ensure_topics(broker.bootstrap, [single, several])
+    assert topic_partitions(broker.bootstrap, single.name) == 1
+    assert topic_partitions(broker.bootstrap, several.name) == 7
+    # A bootstrap list whose first address is closed falls through to the next one.
+    assert topic_partitions(f"127.0.0.1:{free_port()},{broker.bootstrap}", several.name) == 7
+
+
+def test_unreachable_address_fails_fast_with_a_one_line_message() -> None:
+    port = free_port()
+    started = time.monotonic()
+    with pytest.raises(BrokerUnreachable) as waited:
+        wait_reachable(f"127.0.0.1:{port}", timeout=0.5)
+    with pytest.raises(BrokerUnreachable) as listed:
+        topic_partitions(f"127.0.0.1:{port}", "lb.keyed")
+    assert time.monotonic() - started < 2.5
+    assert re.fullmatch(rf"Kafka broker 127\.0\.0\.1:{port} is unreachable after 0\.5s: .*refused", str(waited.value))
+    assert re.fullmatch(rf"Kafka broker 127\.0\.0\.1:{port} is unreachable: .*refused", str(listed.value))
+
+
+@contextlib.contextmanager
+def _fake_broker(reply: Callable[[int], bytes]) -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback server that answers every request frame with ``reply(correlation_id)`` (a whole frame body);
+    yields its bootstrap address and the request frames it received."""
+    server = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):  # accept() fails once the listening socket is shut down
+            while True:
+                conn, _ = server.accept()
+                with conn:
+                    (size,) = struct.unpack(">i", conn.recv(4, socket.MSG_WAITALL))
+                    frame = conn.recv(size, socket.MSG_WAITALL)
+                    received.append(frame)
+                    (correlation_id,) = struct.unpack_from(">i", frame, 4)
+                    body = reply(correlation_id)
+                    conn.sendall(struct.pack(">i", len(body)) + body)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.getsockname()[1]}", received
+    finally:
+        with contextlib.suppress(OSError):
+            server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+        server.close()
+        thread.join(timeout=2)
+
+
+_RESPONSE = MetadataResponse_v4(
+    throttle_time_ms=0,
+    brokers=[(1, "127.0.0.1", 9092, None)],
+    cluster_id="fake",
+    controller_id=1,
+    topics=[
+        (0, "three", False, [(0, p, 1, [1], [1]) for p in range(3)]),
+        (3, "errored", False, []),  # UNKNOWN_TOPIC_OR_PARTITION, still listed as it was before
+    ],
+)
+
+
+def test_metadata_request_and_response_codec() -> None:
+    with _fake_broker(lambda cid: struct.pack(">i", cid) + _RESPONSE.encode()) as (bootstrap, received):
+        assert topic_partitions(bootstrap, "three") == 3
+        assert topic_partitions(bootstrap, "errored") == 0
+        wait_reachable(bootstrap, timeout=1.0)
+    frame = received[0]
+    api_key, api_version, _, client_id_length = struct.unpack_from(">hhih", frame)
+    assert (api_key, api_version) == (3, 4)  # Metadata v4
+    assert frame[10 : 10 + client_id_length] == b"rapport-localbroker"
+    request = MetadataRequest_v4.decode(frame[10 + client_id_length :])
+    assert request.topics is None  # every topic
+    assert request.allow_auto_topic_creation is False  # and never create one
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (
+            lambda cid: struct.pack(">i", cid) + _RESPONSE.encode()[:20],
+            "malformed Kafka Metadata response from {bootstrap}",
+        ),
+        (
+            lambda cid: struct.pack(">i", cid + 1) + _RESPONSE.encode(),
+            "Kafka Metadata response from {bootstrap} has a wrong correlation id",
+        ),
+    ],
+    ids=["truncated", "wrong-correlation-id"],
+)
+def test_bad_metadata_response_is_a_one_line_broker_error(reply: Callable[[int], bytes], expected: str) -> None:
+    with _fake_broker(reply) as (bootstrap, _):
+        with pytest.raises(BrokerError) as listed:
+            topic_partitions(bootstrap, "three")
+        with pytest.raises(BrokerUnreachable) as waited:
+            wait_reachable(bootstrap, timeout=0.3)
+    assert not isinstance(listed.value, BrokerUnreachable)
+    assert str(listed.value) == expected.format(bootstrap=bootstrap)
+    assert str(waited.value) == f"Kafka broker {bootstrap} is unreachable after 0.3s: {listed.value}"
+    assert "\n" not in str(waited.value)
 
 
 def test_start_on_busy_port_fails_clearly(tmp_path: Path) -> None:
