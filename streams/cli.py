@@ -33,11 +33,11 @@ def clear_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from streams.localbroker import BrokerError
+        from streams.kafka.cluster import BrokerError
+        from streams.kafka.replay import ReplayError
+        from streams.local.stack import StackError
         from streams.processing.platforms import BrandsFileError
-        from streams.replay import ReplayError
-        from streams.stack import StackError
-        from streams.warehouse import WarehouseError
+        from streams.sinks.warehouse import WarehouseError
 
         try:
             return fn(*args, **kwargs)
@@ -132,7 +132,7 @@ def up(
     demo_webhooks: bool,
 ) -> None:
     """Run the whole pipeline locally: tansu broker, migrations, a worker, an optional replay."""
-    from streams.stack import run_up
+    from streams.local.stack import run_up
 
     settings = load_settings(data_dir=data_dir, web_port=web_port, drain_stall_seconds=stall_timeout)
     result = run_up(settings, replay_file, fmt, exit_when_drained, drain_timeout, demo_webhooks=demo_webhooks)
@@ -156,7 +156,7 @@ def up(
 @clear_errors
 def worker() -> None:
     """Run a production Faust worker, configured from RAPPORT_* environment variables."""
-    from streams.runner import run_worker
+    from streams.worker.runner import run_worker
 
     sys.exit(run_worker(Settings()))
 
@@ -169,7 +169,7 @@ def migrate(data_dir: Path | None, url: str | None) -> None:
     """Apply the ClickHouse migrations not applied yet (idempotent)."""
     from schemas.migrate import migrate as run
     from schemas.migrate import missing_tables
-    from streams.warehouse import connect
+    from streams.sinks.warehouse import connect
 
     settings = load_settings(data_dir=data_dir, clickhouse_url=url)
     warehouse = connect(settings.warehouse_url)
@@ -192,9 +192,9 @@ def migrate(data_dir: Path | None, url: str | None) -> None:
 @clear_errors
 def replay(file: Path, fmt: str, brokers: str | None, no_progress: bool) -> None:
     """Publish a file to the raw topic, keyed by brand, with a progress bar."""
-    from streams.localbroker import wait_reachable
-    from streams.replay import read_chunks
-    from streams.replay import replay as run
+    from streams.kafka.cluster import wait_reachable
+    from streams.kafka.replay import read_chunks
+    from streams.kafka.replay import replay as run
 
     settings = load_settings(kafka_brokers=brokers)
     next(iter(read_chunks(file, fmt, settings.replay_chunk_records)), None)  # bad file → exit 3 first
@@ -224,14 +224,14 @@ def replay(file: Path, fmt: str, brokers: str | None, no_progress: bool) -> None
 @clear_errors
 def sql(query: str, data_dir: Path | None, url: str | None, fmt: str) -> None:
     """Query the warehouse. A running worker's chdb is queried through the worker."""
-    from streams.stack import read_worker_file, worker_sql
-    from streams.warehouse import WarehouseError, connect
+    from streams.local.stack import read_worker_file, worker_sql
+    from streams.sinks.warehouse import WarehouseError, connect
 
     settings = load_settings(data_dir=data_dir, clickhouse_url=url)
     running = None if url else read_worker_file(settings.data_dir)
     if running is not None:  # the worker owns the chdb directory: ask its admin listener, with its token
-        from streams.admin_token import admin_token
-        from streams.stack import StackError
+        from streams.local.stack import StackError
+        from streams.web.admin_token import admin_token
 
         token = admin_token(settings, create=False)
         if not token or "admin" not in running:
@@ -267,7 +267,7 @@ def sql(query: str, data_dir: Path | None, url: str | None, fmt: str) -> None:
 @click.option("--days", type=click.IntRange(min=1), default=14, show_default=True)
 def demo_data(out: Path, seed: int, customers: int, days: int) -> None:
     """Write a deterministic synthetic demo file (brands with different answering habits)."""
-    from streams.demo import write_demo_file
+    from streams.local.demo import write_demo_file
 
     try:
         count = write_demo_file(out, seed=seed, customers=customers, days=days)
@@ -289,7 +289,7 @@ def bench() -> None:
 @clear_errors
 def bench_pipeline(customers: int, days: int, latency_rate: int, latency_seconds: float) -> None:
     """Each stage alone, end to end through broker + worker + chdb, latency, memory, with baselines."""
-    from streams.bench import bench_pipeline as run
+    from streams.bench.pipeline import bench_pipeline as run
 
     run(customers, days, latency_rate, latency_seconds)
 
@@ -305,7 +305,7 @@ def bench_memory(
     customers: int, stores: tuple[str, ...], workdir: Path | None, reply_fraction: float, json_path: Path | None
 ) -> None:
     """Resident memory of a worker holding the history of N customers (target: 1M under 1 GiB)."""
-    from streams.bench_memory import run_memory_bench
+    from streams.bench.memory import run_memory_bench
 
     run_memory_bench(customers, stores, workdir, reply_fraction, json_path)
 
@@ -322,7 +322,7 @@ def bench_baseline_agent(
     mode: str, bootstrap: str, in_topic: str, out_topic: str, messages: int, web_port: int, datadir: str
 ) -> None:
     """One baseline Faust agent of `rapport bench pipeline` (run by it as a child process)."""
-    from streams.bench_faust_baseline import main as run
+    from streams.bench.faust_baseline import main as run
 
     run(mode, bootstrap, in_topic, out_topic, messages, web_port, datadir)
 
@@ -336,8 +336,8 @@ def bench_baseline_agent(
 @clear_errors
 def bench_edge(seconds: float, connections: int, roles: tuple[str, ...]) -> None:
     """Signed webhook requests/s and p99 latency at the edge, over loopback, Kafka-acknowledged."""
-    from streams.bench import EDGE_TARGET_RPS
-    from streams.bench import bench_edge as run
+    from streams.bench.pipeline import EDGE_TARGET_RPS
+    from streams.bench.pipeline import bench_edge as run
 
     click.echo(
         f"webhook edge: {connections} keep-alive connections for {seconds:.0f} s, signed X/Meta/canonical "

@@ -2,7 +2,7 @@
 
 ``process_message`` takes a raw message and the keyed state of its partition (three tables: customer
 history, reply threads, conversation roots) and returns the ClickHouse rows and the dead letters.
-The Faust agent (``streams/app.py``) is a thin loop around it; tests call it directly.
+The Faust agent (``streams/worker/app.py``) is a thin loop around it; tests call it directly.
 """
 
 from __future__ import annotations

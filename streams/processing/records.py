@@ -8,7 +8,7 @@ replayed file (several records of one brand), later a webhook body. Its headers 
 - ``rapport-context`` (twcs only): JSON list, one entry per record, of what only the whole file can
   tell (the brand, the conversation root, the customer); see ``streams/processing/twcs.py``;
 - ``rapport-brand`` (webhooks: ``x``, ``meta``, ``events``): the body is stored verbatim once per brand
-  it concerns; this copy carries only the events of that brand (see ``streams/edge.py``).
+  it concerns; this copy carries only the events of that brand (see ``streams/web/edge.py``).
 
 Packing many records per message is what lets one worker go past Faust's per-message cost.
 """

@@ -11,10 +11,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from streams.bench import _faust_baseline, _started_worker, _timed_replay
-from streams.demo import generate
-from streams.localbroker import LocalBroker, TopicSpec, ensure_topics
-from streams.replay import Chunk, send_chunks
+from streams.bench.pipeline import _faust_baseline, _started_worker, _timed_replay
+from streams.kafka.cluster import TopicSpec, ensure_topics
+from streams.kafka.replay import Chunk, send_chunks
+from streams.local.broker import LocalBroker
+from streams.local.demo import generate
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -68,7 +69,7 @@ def test_ceiling_worker_stores_the_second_pass_again_from_its_lookup(tmp_path: P
 
     with LocalBroker(tmp_path / "broker") as broker:
         settings = Settings(data_dir=tmp_path / "data", kafka_brokers=broker.bootstrap, admin_port=0)  # any free
-        worker = _started_worker(settings, "ceiling", tmp_path, module="streams.bench_ceiling")
+        worker = _started_worker(settings, "ceiling", tmp_path, module="streams.bench.ceiling")
         try:
             _timed_replay(worker, messages, len(lines))
             first = worker.progress()

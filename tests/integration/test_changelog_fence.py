@@ -7,8 +7,9 @@ import asyncio
 
 import pytest
 
-from streams.changelog import FENCE_KEY, fence_changelogs
-from streams.localbroker import LocalBroker, TopicSpec, ensure_topics
+from streams.kafka.changelog import FENCE_KEY, fence_changelogs
+from streams.kafka.cluster import TopicSpec, ensure_topics
+from streams.local.broker import LocalBroker
 
 pytestmark = pytest.mark.integration
 

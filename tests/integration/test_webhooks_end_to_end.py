@@ -12,10 +12,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.localbroker import LocalBroker, ensure_topics, free_port
+from streams.kafka.cluster import ensure_topics
+from streams.local.broker import LocalBroker, free_port
+from streams.local.stack import WorkerProcess, topic_specs
 from streams.processing.platforms import BrandDirectory, canonical, meta, x
 from streams.settings import Settings
-from streams.stack import WorkerProcess, topic_specs
 
 pytestmark = pytest.mark.integration
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from streams.localbroker import LocalBroker, ensure_topics, free_port
-from streams.replay import replay
+from streams.kafka.cluster import ensure_topics
+from streams.kafka.replay import replay
+from streams.local.broker import LocalBroker, free_port
+from streams.local.stack import WorkerProcess, topic_specs
 from streams.settings import Settings
-from streams.stack import WorkerProcess, topic_specs
-from streams.warehouse import connect
+from streams.sinks.warehouse import connect
 from tests.support.clickhouse_server import ClickHouseServer, clickhouse_server_available
 from tests.support.factories import brand_reply, inbound, jsonl
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from xml.sax.saxutils import escape
 
-from streams.localbroker import free_port
+from streams.local.broker import free_port
 
 BINARY_CANDIDATES: tuple[tuple[str, ...], ...] = (
     ("/usr/sbin/clickhouse-server",),  # Debian's package puts it here
@@ -165,7 +165,7 @@ class ClickHouseServer:
     # -- addresses ----------------------------------------------------------------------------------
 
     def url(self, database: str = "default") -> str:
-        """The warehouse URL for ``streams.warehouse.connect``."""
+        """The warehouse URL for ``streams.sinks.warehouse.connect``."""
         return f"clickhouse://{self.host}:{self.port}/{database}"
 
     @property

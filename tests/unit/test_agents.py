@@ -1,4 +1,4 @@
-"""The Faust agents of ``streams.app.Rapport``, run with Faust's agent test context: no broker.
+"""The Faust agents of ``streams.worker.app.Rapport``, run with Faust's agent test context: no broker.
 
 ``agent.test_context()`` feeds messages to the agent through an in-memory channel and records what
 it yields. The Faust tables work there (the agent iterates a stream, so there is a current event;
@@ -20,14 +20,14 @@ from typing import Any, TypeVar
 import orjson
 import pytest
 
-import streams.app
+import streams.worker.app
 from schemas.contract import Table
-from streams.app import Rapport
 from streams.processing.history import remembered
 from streams.processing.pipeline import DictState, decode_enriched, encode_enriched, process_message
 from streams.processing.records import HEADER_FORMAT, RawMessage
 from streams.settings import Settings
-from streams.warehouse import Rows, Warehouse, WarehouseError
+from streams.sinks.warehouse import Rows, Warehouse, WarehouseError
+from streams.worker.app import Rapport
 from tests.support.factories import inbound, line
 
 T = TypeVar("T")
@@ -106,7 +106,7 @@ class Acked:
 
 
 class FakeProducer:
-    """Stands in for ``streams.producer.Producer``: records every message and acknowledges it at once,
+    """Stands in for ``streams.kafka.producer.Producer``: records every message and acknowledges it at once,
     with per-partition offsets like a broker's."""
 
     def __init__(self) -> None:
@@ -319,7 +319,7 @@ def test_process_dead_letters_a_message_of_unknown_format(tmp_path: Path) -> Non
 def test_a_processing_failure_dead_letters_the_whole_message_and_the_agent_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = streams.app.process_message
+    real = streams.worker.app.process_message
     calls = 0
 
     def flaky(message: RawMessage, state: Any, *args: Any, **kwargs: Any) -> Any:
@@ -330,7 +330,7 @@ def test_a_processing_failure_dead_letters_the_whole_message_and_the_agent_goes_
             raise KeyError("boom")
         return result
 
-    monkeypatch.setattr(streams.app, "process_message", flaky)
+    monkeypatch.setattr(streams.worker.app, "process_message", flaky)
     first = b"\n".join([event("x:1"), event("x:2")]) + b"\n"
 
     async def scenario() -> None:
@@ -405,7 +405,7 @@ def test_sink_retries_a_failing_warehouse_and_inserts_exactly_once(
         connects.append(url)
         return warehouse
 
-    monkeypatch.setattr(streams.app, "connect", connect)
+    monkeypatch.setattr(streams.worker.app, "connect", connect)
     value = enriched_value(event("x:1"), reply_to("x:1", "x:2"))
 
     async def scenario() -> None:

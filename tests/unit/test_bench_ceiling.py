@@ -1,12 +1,12 @@
-"""The benchmark ceiling's lookup (streams/bench_ceiling.py): it must replay exactly what the real processing
+"""The benchmark ceiling's lookup (streams/bench/ceiling.py): it must replay exactly what the real processing
 did, or the ceiling would measure less work than the worker does."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from streams.bench_ceiling import Precomputed
-from streams.demo import generate
+from streams.bench.ceiling import Precomputed
+from streams.local.demo import generate
 from streams.processing.pipeline import DictState, encode_enriched, process_message
 from streams.processing.records import ProcessResult, RawMessage
 

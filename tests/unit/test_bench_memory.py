@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 
 from schemas.interaction import Interaction
-from streams.bench_memory import (
+from streams.bench.memory import (
     MemorySample,
     MemorySampler,
     descendants,

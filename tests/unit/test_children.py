@@ -1,4 +1,4 @@
-"""streams.children: a child started with die_with_parent() dies when its parent is killed."""
+"""streams.local.children: a child started with die_with_parent() dies when its parent is killed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.children import die_with_parent
+from streams.local.children import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
@@ -39,7 +39,7 @@ def wait_dead(pid: int, timeout: float) -> bool:
 PARENT = textwrap.dedent(
     """
     import subprocess, sys, time
-    from streams.children import die_with_parent
+    from streams.local.children import die_with_parent
     child = subprocess.Popen(["sleep", "60"], start_new_session=True, preexec_fn=die_with_parent())
     print(child.pid, flush=True)
     time.sleep(60)

@@ -20,7 +20,7 @@ from schemas.contract import DEAD_LETTERS, INTERACTIONS, RESPONSES, TABLES, rend
 from schemas.migrate import LEDGER_DDL, Migration, MigrationError, load_migrations, migrate
 from streams.processing.pipeline import DictState, process_message
 from streams.processing.records import RawMessage
-from streams.warehouse import Warehouse, WarehouseError, connect, render_rows
+from streams.sinks.warehouse import Warehouse, WarehouseError, connect, render_rows
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "data-contract.md"

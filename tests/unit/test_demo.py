@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from schemas.interaction import CONVERSATIONAL_KINDS, Interaction
-from streams import demo
 from streams.cli import main
+from streams.local import demo
 from streams.processing.pipeline import DictState, process_message
 from streams.processing.records import ProcessResult, RawMessage
 from streams.processing.sentiment import SentimentScorer
@@ -309,7 +309,7 @@ def test_cli_demo_data(tmp_path: Path) -> None:
 
 
 def test_the_replayer_reads_the_demo_file_keyed_by_brand(tmp_path: Path) -> None:
-    from streams.replay import read_chunks
+    from streams.kafka.replay import read_chunks
 
     path = tmp_path / "demo.jsonl"
     count = demo.write_demo_file(path, customers=60, days=3)

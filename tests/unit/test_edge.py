@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.edge import Edge, build_app, meta_signature, x_signature
 from streams.processing.platforms import BrandDirectory
+from streams.web.edge import Edge, build_app, meta_signature, x_signature
 from tests.support.aiohttp_server import serve
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"

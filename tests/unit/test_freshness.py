@@ -1,4 +1,4 @@
-"""Produce-to-queryable latency percentiles, weighted by events (streams/app.py Freshness)."""
+"""Produce-to-queryable latency percentiles, weighted by events (streams/worker/app.py Freshness)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import statistics
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.app import Freshness
+from streams.worker.app import Freshness
 
 
 def test_percentiles_are_weighted_by_events() -> None:

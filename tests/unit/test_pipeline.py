@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from schemas.contract import DEAD_LETTERS, INTERACTIONS, RESPONSES
+from streams.kafka.replay import read_chunks
 from streams.processing import twcs
 from streams.processing.pipeline import (
     CONVERSATIONS,
@@ -24,7 +25,6 @@ from streams.processing.pipeline import (
 )
 from streams.processing.records import ProcessResult, RawMessage
 from streams.processing.sentiment import SentimentScorer
-from streams.replay import read_chunks
 from tests.support import TWCS_DIR
 
 TWCS_SAMPLE = TWCS_DIR / "twcs_head5000.csv"

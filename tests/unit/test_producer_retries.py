@@ -1,4 +1,4 @@
-"""The producer's retries (streams/producer.py): errors a Kafka cluster returns during leader elections,
+"""The producer's retries (streams/kafka/producer.py): errors a Kafka cluster returns during leader elections,
 topic creation and restarts are retried by re-sending; others, and retriable ones that outlast the bound,
 fail with KafkaGaveUp. The Kafka client is replaced at its boundary by a fake that answers with the
 aiokafka error classes a broker's answers become (the integration tests run the real broker)."""
@@ -12,7 +12,7 @@ import pytest
 from aiokafka import errors
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from streams.producer import KafkaGaveUp, Producer, retriable, with_offsets
+from streams.kafka.producer import KafkaGaveUp, Producer, retriable, with_offsets
 from streams.settings import Settings
 
 

@@ -1,4 +1,4 @@
-"""The admin listener's read-only SQL (streams/readonly_sql.py) on a real chdb, as an attacker writes it.
+"""The admin listener's read-only SQL (streams/web/readonly_sql.py) on a real chdb, as an attacker writes it.
 
 Every attack is refused (QueryRefused, or the engine's own error for a syntax error or an exceeded limit),
 reads and writes no host file, and leaves every table and row in place. The same engine runs the checks
@@ -16,8 +16,8 @@ import pytest
 
 from schemas.contract import TABLES
 from schemas.migrate import migrate
-from streams.readonly_sql import Limits, QueryRefused, check_ast, parse_ast, run_read_only, string_literal
-from streams.warehouse import Warehouse, WarehouseError, connect
+from streams.sinks.warehouse import Warehouse, WarehouseError, connect
+from streams.web.readonly_sql import Limits, QueryRefused, check_ast, parse_ast, run_read_only, string_literal
 
 LIMITS = Limits(seconds=1.0, memory_bytes=256 << 20, result_bytes=1 << 20, result_rows=10_000)
 SECRET = "webhook-secret-value-that-must-not-leak"
@@ -120,6 +120,17 @@ ATTACKS = [
     "SELECT arrayMap(x -> file(x), ['/etc/passwd'])",
     "SELECT joinGet('t', 'a', 1)",
     "SELECT dictGet('d', 'a', 1)",
+    # a second attacker's pass: costly single calls that outrun the time limit, file paths as table names,
+    # system tables that leak the process
+    "SELECT arrayLevenshteinDistance(range(150000), range(1, 150001))",
+    "SELECT sum(levenshteinDistance(repeat('a', 65535), repeat(toString(number % 10), 65535))) FROM numbers(20)",
+    "SELECT editDistance(repeat('a', 60000), repeat('b', 60000))",
+    "SELECT * FROM `/etc/shadow`",
+    "SELECT * FROM default.`{root}/webhook-secrets.env`",
+    "SELECT * FROM system.stack_trace",
+    "SELECT * FROM system.server_settings",
+    "SELECT getServerSetting('path')",
+    "SELECT * FROM other_db.t",
 ]
 
 
@@ -195,6 +206,8 @@ def test_a_huge_result_is_refused(engine: tuple[Warehouse, Path]) -> None:
         ("SELECT format('{} {}', 'a', 'b')", "a b\n"),
         ("SELECT arrayMap(x -> x * 2, [1, 2]), sum(number) OVER (ORDER BY number) FROM numbers(1)", "[2,4]\t0\n"),
         ("SELECT a FROM values('a UInt8', 1, 2) ORDER BY a DESC LIMIT 1", "2\n"),
+        ("SELECT count() > 0 FROM system.parts WHERE table = 'interactions'", "1\n"),
+        ("SELECT count() FROM default.interactions", "1\n"),
     ],
 )
 def test_reading_queries_still_answer(engine: tuple[Warehouse, Path], query: str, expected: str) -> None:
@@ -221,10 +234,19 @@ def test_no_query_reads_the_output_of_a_failed_one(engine: tuple[Warehouse, Path
     assert warehouse.rows("SELECT 'fresh'") == [("fresh",)]
 
 
-def test_a_result_over_its_byte_limit_is_refused(engine: tuple[Warehouse, Path]) -> None:
+def test_a_result_over_its_byte_limit_is_refused_before_python_copies_it(engine: tuple[Warehouse, Path]) -> None:
+    import resource
+
     warehouse, _ = engine
     with pytest.raises(QueryRefused, match="result over"):
         run_read_only(warehouse, "SELECT repeat('x', 100000) FROM numbers(20)", "TSV", LIMITS)
+    # bytes that are not UTF-8 grow fourfold once decoded: the size is checked on chdb's buffer, before that
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    limits = Limits(seconds=20, memory_bytes=1 << 30, result_bytes=1 << 20, result_rows=10_000)
+    with pytest.raises(QueryRefused, match="result over"):
+        run_read_only(warehouse, "SELECT concat('😀', repeat(unhex('FF'), 100000)) FROM numbers(1000)", "TSV", limits)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before
+    assert grown_kib < 600 * 1024  # a decoded copy would add ~400 MB on top of chdb's ~100 MB buffer
 
 
 def test_output_formats_come_from_an_allowlist(engine: tuple[Warehouse, Path]) -> None:

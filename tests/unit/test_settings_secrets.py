@@ -8,8 +8,8 @@ import logging
 import pytest
 from pydantic import ValidationError
 
+from streams.local.stack import settings_env
 from streams.settings import Settings
-from streams.stack import settings_env
 
 SECRETS = {
     "x_consumer_secret": "x-secret-1,x-secret-old",
@@ -36,9 +36,9 @@ def test_secret_lists_and_the_child_process_hand_over() -> None:
     env = settings_env(settings)
     for name, value in SECRETS.items():
         assert env[f"RAPPORT_{name.upper()}"] == value
-    assert Settings(**{k.removeprefix("RAPPORT_").lower(): v for k, v in env.items()}).secret_list(
-        "admin_token"
-    ) == ["admin-1"]
+    assert Settings(**{k.removeprefix("RAPPORT_").lower(): v for k, v in env.items()}).secret_list("admin_token") == [
+        "admin-1"
+    ]
 
 
 def test_a_bad_setting_error_does_not_echo_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:

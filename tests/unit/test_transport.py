@@ -1,4 +1,4 @@
-"""The worker's Kafka transport (streams/transport.py). Its repositioning after a restart is covered end
+"""The worker's Kafka transport (streams/kafka/transport.py). Its repositioning after a restart is covered end
 to end by tests/integration/test_end_to_end.py (the kill/restart tests, on a real broker)."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from streams.app import Rapport
+from streams.kafka.transport import Transport
 from streams.settings import Settings
-from streams.transport import Transport
+from streams.worker.app import Rapport
 
 
 def test_the_consumer_faust_builds_waits_at_most_the_configured_fetch_wait(tmp_path: Path) -> None:
@@ -23,7 +23,7 @@ def test_the_consumer_faust_builds_waits_at_most_the_configured_fetch_wait(tmp_p
 
 
 def test_a_gap_of_unacknowledged_records_is_found_where_the_commits_would_stop() -> None:
-    from streams.transport import unacknowledged_gaps
+    from streams.kafka.transport import unacknowledged_gaps
 
     acked = {
         ("raw", 0): [7, 8, 9],  # in order from the committed offset 7: nothing missing

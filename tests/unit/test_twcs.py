@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from streams.kafka.replay import ReplayError, read_chunks
 from streams.processing import twcs
 from streams.processing.records import split_csv_records
 from streams.processing.twcs import Context, RecordError, parse_fields, resolve_context, to_interaction
-from streams.replay import ReplayError, read_chunks
 
 ROOT = Path(__file__).resolve().parents[2]
 

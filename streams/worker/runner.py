@@ -22,9 +22,9 @@ from typing import Any
 
 import faust
 
-from streams.app import Rapport
+from streams.local.stack import WORKER_FILE
 from streams.settings import Settings
-from streams.stack import WORKER_FILE
+from streams.worker.app import Rapport
 
 log = logging.getLogger("rapport.worker")
 
@@ -104,7 +104,7 @@ class RapportWorker(faust.Worker):
 
     def stuck_reason(self) -> str:
         """What the stop waits for: the errors on record, else a quick look at the broker."""
-        from streams.localbroker import BrokerError, wait_reachable
+        from streams.kafka.cluster import BrokerError, wait_reachable
 
         health = self.rapport.health
         if health.kafka.text is None:
@@ -127,11 +127,11 @@ def _unregister(settings: Settings) -> None:
 def run_worker(settings: Settings) -> int:
     """Run a worker until it is stopped; the exit code (0 after a clean stop, 1 after a failure)."""
     from schemas.migrate import migrate
-    from streams.admin_token import admin_token
-    from streams.changelog import changelog_topic, fence_changelogs
     from streams.cli import limit_malloc_arenas, tune_garbage_collector, use_fast_event_loop
-    from streams.localbroker import wait_reachable
-    from streams.warehouse import connect
+    from streams.kafka.changelog import changelog_topic, fence_changelogs
+    from streams.kafka.cluster import wait_reachable
+    from streams.sinks.warehouse import connect
+    from streams.web.admin_token import admin_token
 
     use_fast_event_loop()
     limit_malloc_arenas()
@@ -143,7 +143,7 @@ def run_worker(settings: Settings) -> int:
     admin_token(settings)  # generated now (when not configured), so a client can read it as soon as we run
     rapport = Rapport(settings, warehouse)
     tune_garbage_collector()
-    # complete table recovery even where the broker misreports end offsets (streams/changelog.py)
+    # complete table recovery even where the broker misreports end offsets (streams/kafka/changelog.py)
     fence_changelogs(bootstrap, [changelog_topic(settings.app_id, t) for t in rapport.tables])
     registration = settings.data_dir / WORKER_FILE
     registration.write_text(

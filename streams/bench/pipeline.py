@@ -47,7 +47,7 @@ class LoadResult:
 
 def raw_requests(settings: Settings) -> list[bytes]:
     """The demo's correctly signed deliveries as raw HTTP/1.1 requests (keep-alive)."""
-    from streams.demo_webhooks import demo_deliveries
+    from streams.local.demo_webhooks import demo_deliveries
 
     out = []
     for delivery in demo_deliveries(settings):
@@ -96,7 +96,7 @@ async def _load(port: int, requests: list[bytes], connections: int, seconds: flo
 
 
 def client_main(argv: list[str]) -> None:
-    """``python -m streams.bench client PORT CONNECTIONS SECONDS REQUESTS_FILE``: prints a JSON result."""
+    """``python -m streams.bench.pipeline client PORT CONNECTIONS SECONDS REQUESTS_FILE``: prints a JSON result."""
     port, connections, seconds, path = int(argv[0]), int(argv[1]), float(argv[2]), Path(argv[3])
     requests = [base64.b64decode(r) for r in json.loads(path.read_text())]
     try:
@@ -116,7 +116,16 @@ def run_load(port: int, requests: list[bytes], connections: int, seconds: float,
     path = workdir / "requests.json"
     path.write_text(json.dumps([base64.b64encode(r).decode() for r in requests]))
     done = subprocess.run(
-        [sys.executable, "-m", "streams.bench", "client", str(port), str(connections), str(seconds), str(path)],
+        [
+            sys.executable,
+            "-m",
+            "streams.bench.pipeline",
+            "client",
+            str(port),
+            str(connections),
+            str(seconds),
+            str(path),
+        ],
         capture_output=True,
         text=True,
         timeout=seconds + 120,
@@ -177,9 +186,10 @@ def run_wrk(port: int, requests: list[bytes], connections: int, seconds: float, 
 def bench_edge(
     seconds: float, connections: int, roles: tuple[str, ...], out: Any = sys.stdout
 ) -> dict[str, LoadResult]:
-    from streams.demo_webhooks import write_demo_brands
-    from streams.localbroker import LocalBroker, ensure_topics, free_port
-    from streams.stack import WorkerProcess, topic_specs
+    from streams.kafka.cluster import ensure_topics
+    from streams.local.broker import LocalBroker, free_port
+    from streams.local.demo_webhooks import write_demo_brands
+    from streams.local.stack import WorkerProcess, topic_specs
 
     results: dict[str, LoadResult] = {}
     with tempfile.TemporaryDirectory(prefix="rapport-bench-") as tmp:
@@ -232,7 +242,7 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["client"]:
         client_main(sys.argv[2:])
     else:
-        raise SystemExit("usage: python -m streams.bench client PORT CONNECTIONS SECONDS REQUESTS_FILE")
+        raise SystemExit("usage: python -m streams.bench.pipeline client PORT CONNECTIONS SECONDS REQUESTS_FILE")
 
 
 # --- the pipeline -------------------------------------------------------------------------------------
@@ -265,7 +275,7 @@ def stage_figures(chunks: list[Any], warehouse_dir: Path, settings: Settings) ->
     )
     from streams.processing.records import ProcessResult, RawMessage
     from streams.processing.sentiment import SentimentScorer
-    from streams.warehouse import connect
+    from streams.sinks.warehouse import connect
 
     messages = [RawMessage(c.payload, c.format, c.key, c.context) for c in chunks]
     started = time.perf_counter()
@@ -361,9 +371,9 @@ async def _consume_all(bootstrap: str, topic: str, messages: int) -> float:
 
 
 def _faust_baseline(mode: str, bootstrap: str, topic: str, messages: int, workdir: Path) -> tuple[float, int | None]:
-    """Seconds a baseline agent (``rapport bench baseline-agent``, streams/bench_faust_baseline.py) took over the
+    """Seconds a baseline agent (``rapport bench baseline-agent``, streams/bench/faust_baseline.py) took over the
     raw messages, and the rows it stored (None for ``forward``)."""
-    from streams.localbroker import free_port
+    from streams.local.broker import free_port
 
     done = subprocess.run(
         [sys.executable, "-m", "streams.cli", "bench", "baseline-agent", mode, bootstrap, topic, f"bench.{mode}",
@@ -376,8 +386,9 @@ def _faust_baseline(mode: str, bootstrap: str, topic: str, messages: int, workdi
 
 def _started_worker(settings: Settings, name: str, workdir: Path, module: str = "streams.cli") -> Any:
     """A started worker (group joined) with its own app id, topics, data directory and port."""
-    from streams.localbroker import ensure_topics, free_port
-    from streams.stack import WorkerProcess, topic_specs
+    from streams.kafka.cluster import ensure_topics
+    from streams.local.broker import free_port
+    from streams.local.stack import WorkerProcess, topic_specs
 
     isolated = settings.model_copy(update={
         "app_id": f"rapport-{name}", "topic_raw": f"{name}.raw", "topic_enriched": f"{name}.enriched",
@@ -391,7 +402,7 @@ def _started_worker(settings: Settings, name: str, workdir: Path, module: str = 
 def _timed_replay(worker: Any, chunks: list[Any], drained_at: int) -> float:
     """Seconds from the first produce of ``chunks`` until the worker has stored ``drained_at`` records in
     all (the count is the worker's, since it started)."""
-    from streams.replay import send_chunks
+    from streams.kafka.replay import send_chunks
 
     started = time.perf_counter()
     asyncio.run(send_chunks(worker.settings.broker_list, worker.settings.topic_raw, iter(chunks)))
@@ -410,10 +421,11 @@ def bench_pipeline(
     customers: int, days: int, latency_rate: int, latency_seconds: float, out: Any = sys.stdout
 ) -> dict[str, Any]:
     """Every figure of ``rapport bench`` in one run on this machine; prints them with their ratios."""
-    from streams.demo import write_demo_file
-    from streams.localbroker import LocalBroker, ensure_topics, free_port
-    from streams.replay import read_chunks, send_chunks
-    from streams.stack import topic_specs
+    from streams.kafka.cluster import ensure_topics
+    from streams.kafka.replay import read_chunks, send_chunks
+    from streams.local.broker import LocalBroker, free_port
+    from streams.local.demo import write_demo_file
+    from streams.local.stack import topic_specs
 
     with tempfile.TemporaryDirectory(prefix="rapport-bench-") as tmp:
         workdir = Path(tmp)
@@ -452,9 +464,9 @@ def bench_pipeline(
             peak = _peak_rss_mib(worker.proc.pid) if worker.proc else float("nan")
             worker.stop()
 
-            # ceiling: the same worker with its per-event processing precomputed (streams/bench_ceiling.py):
+            # ceiling: the same worker with its per-event processing precomputed (streams/bench/ceiling.py):
             # an untimed first pass computes the results, the timed second pass replays them
-            ceiling_worker = _started_worker(settings, "ceiling", workdir, module="streams.bench_ceiling")
+            ceiling_worker = _started_worker(settings, "ceiling", workdir, module="streams.bench.ceiling")
             _timed_replay(ceiling_worker, chunks, records)
             ceiling_seconds = _timed_replay(ceiling_worker, chunks, 2 * records)
             ceiling_worker.stop()

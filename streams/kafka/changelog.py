@@ -21,7 +21,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 
-from streams.localbroker import BrokerError, topic_partitions
+from streams.kafka.cluster import BrokerError, topic_partitions
 
 FENCE_KEY = json.dumps("__rapport_fence__").encode()  # Faust tables serialise str keys as JSON
 

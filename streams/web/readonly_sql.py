@@ -35,6 +35,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
+from streams.sinks.warehouse import ResultTooLarge
+
 #: The node types (as ``EXPLAIN AST`` names them) a SELECT may be built of: every construct an analyst
 #: needs, nothing that hides an expression from the checks below. Anything else is refused by name.
 ALLOWED_NODES = frozenset(
@@ -73,8 +75,10 @@ ALLOWED_TABLE_FUNCTIONS = frozenset(
 #: Scalar functions that share a name with a table function but only compute (``format('{} {}', a, b)``).
 SCALARS_NAMED_LIKE_TABLE_FUNCTIONS = frozenset({"format"})
 
-#: Scalar functions (compared lower-case, by prefix) that read outside the database: dictionaries may have
-#: file, HTTP or executable sources, join tables, model files, other servers.
+#: Scalar functions (compared lower-case, by prefix) that read outside the database (dictionaries may have
+#: file, HTTP or executable sources; join tables, model files, other servers, AI services, Keeper), or whose
+#: one call costs the square of its input: ClickHouse checks the time limit between blocks, so one such
+#: call ran 33 s against a 2 s limit while the sink waited for the warehouse.
 DENIED_FUNCTION_PREFIXES = (
     "file",
     "dict",
@@ -85,7 +89,49 @@ DENIED_FUNCTION_PREFIXES = (
     "executable",
     "evalmlmethod",
     "getclienthttpheader",
+    "ai",
+    "generateserialid",
+    "getserversetting",
+    "editdistance",
+    "levenshteindistance",
+    "damerauleven",
+    "arraylevenshtein",
+    "arraysimilarity",
 )
+
+#: Databases a query may read: the current one (chdb's ``default``) and the metadata schemas. chdb's
+#: ``default`` database also takes a file path as a table name (``SELECT * FROM `/etc/shadow` `` answers
+#: "read-only" for an existing file and "unknown table" otherwise): table names must be plain identifiers.
+ALLOWED_DATABASES = frozenset({"default", "system", "information_schema", "INFORMATION_SCHEMA"})
+#: The ``system`` tables operators need; the others (stack traces, server paths, users …) are refused.
+ALLOWED_SYSTEM_TABLES = frozenset(
+    {
+        "one",
+        "numbers",
+        "numbers_mt",
+        "zeros",
+        "zeros_mt",
+        "tables",
+        "columns",
+        "databases",
+        "parts",
+        "parts_columns",
+        "settings",
+        "functions",
+        "table_functions",
+        "formats",
+        "data_type_families",
+        "time_zones",
+        "merges",
+        "mutations",
+        "events",
+        "metrics",
+        "asynchronous_metrics",
+        "processes",
+        "build_options",
+    }
+)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 MAX_QUERY_CHARS = 64 * 1024
 
@@ -119,7 +165,7 @@ class QueryRefused(ValueError):
 
 class _Engine(Protocol):
     def rows(self, sql: str) -> list[tuple[object, ...]]: ...
-    def query_text(self, sql: str, fmt: str = "TSV") -> str: ...
+    def query_text(self, sql: str, fmt: str = "TSV", max_bytes: int | None = None) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -136,7 +182,8 @@ class Limits:
             f"SETTINGS readonly = 1, max_execution_time = {self.seconds:g}, timeout_overflow_mode = 'throw', "
             f"max_memory_usage = {int(self.memory_bytes)}, max_result_bytes = {int(self.result_bytes)}, "
             f"max_result_rows = {int(self.result_rows)}, result_overflow_mode = 'throw', "
-            "allow_introspection_functions = 0"
+            # small blocks: the time limit is checked between blocks, so a costly function is cut off sooner
+            "max_block_size = 1024, allow_introspection_functions = 0"
         )
 
 
@@ -192,6 +239,8 @@ def check_ast(nodes: list[AstNode], table_functions: frozenset[str] = frozenset(
                 raise QueryRefused(
                     "INTO OUTFILE, FORMAT and SETTINGS clauses are not allowed (use the format parameter)"
                 )
+        if node.name == "TableIdentifier":
+            check_table(node.rest.split(" ", 1)[0])
         if node.name == "Function":
             function = node.rest.split(" ", 1)[0].lower()
             if parent is not None and parent.name == "TableExpression":
@@ -201,6 +250,17 @@ def check_ast(nodes: list[AstNode], table_functions: frozenset[str] = frozenset(
                 function in table_functions and function not in SCALARS_NAMED_LIKE_TABLE_FUNCTIONS
             ):
                 raise QueryRefused(f"function {function}() reaches outside the database and is not allowed")
+
+
+def check_table(name: str) -> None:
+    """A table of the current database or an allowed ``system`` table, named by plain identifiers."""
+    database, _, table = name.rpartition(".")
+    if not _IDENTIFIER.fullmatch(table) or (database and not _IDENTIFIER.fullmatch(database)):
+        raise QueryRefused(f"table name {name!r} is not a plain identifier")
+    if database and database not in ALLOWED_DATABASES:
+        raise QueryRefused(f"database {database!r} is not readable here")
+    if database == "system" and table not in ALLOWED_SYSTEM_TABLES:
+        raise QueryRefused(f"system.{table} is not readable here (allowed: {', '.join(sorted(ALLOWED_SYSTEM_TABLES))})")
 
 
 def _marked_rows(engine: _Engine, marker: str, sql_after_marker: str) -> list[tuple[object, ...]]:
@@ -245,10 +305,10 @@ def run_read_only(engine: _Engine, sql: str, fmt: str, limits: Limits) -> str:
         raise QueryRefused("the warehouse answered another query; try again")
     check_ast(parse_ast(tree), table_function_names(engine))
     # 4. the outer query's settings bind everything inside it
-    text = engine.query_text(f"SELECT * FROM ({canonical}) {limits.settings_clause()}", fmt)
-    if len(text) > limits.result_bytes:
-        raise QueryRefused(f"result over {limits.result_bytes} bytes; narrow the query or add a LIMIT")
-    return text
+    try:
+        return engine.query_text(f"SELECT * FROM ({canonical}) {limits.settings_clause()}", fmt, limits.result_bytes)
+    except ResultTooLarge as exc:
+        raise QueryRefused(str(exc)) from exc
 
 
 _TABLE_FUNCTIONS: dict[int, frozenset[str]] = {}

@@ -1,6 +1,6 @@
 """The ingestion edge: platform webhooks on the worker's web server, feeding the raw topic.
 
-Endpoints (aiohttp handlers; ``streams/app.py`` mounts them on Faust's web server):
+Endpoints (aiohttp handlers; ``streams/worker/app.py`` mounts them on Faust's web server):
 
 - ``GET  /webhooks/x?crc_token=T``  → ``{"response_token": "sha256=" + base64(HMAC-SHA256(secret, T))}``,
   only for a ``T`` of 1 to 128 characters of ``A-Z a-z 0-9 _ - = + / .`` (else 400, nothing signed)

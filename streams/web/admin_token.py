@@ -1,6 +1,6 @@
 """The admin listener's bearer token: where it comes from and how a client presents it.
 
-The worker's admin listener (SQL, progress, metrics; ``streams/admin.py``) answers only requests that carry
+The worker's admin listener (SQL, progress, metrics; ``streams/web/admin.py``) answers only requests that carry
 ``Authorization: Bearer <token>``. The token is ``RAPPORT_ADMIN_TOKEN`` when set; otherwise it is generated
 once into ``DATA_DIR/admin-token`` (mode 0600), so the worker, ``rapport up`` and ``rapport sql`` of the same
 data directory agree on it without anyone typing it.

@@ -25,11 +25,12 @@ from typing import Any
 from pydantic import SecretStr
 
 from schemas.migrate import migrate
-from streams.admin_token import ADMIN_TOKEN_FILE, admin_token, bearer
-from streams.children import die_with_parent
-from streams.localbroker import LocalBroker, TopicSpec, ensure_topics, free_port
+from streams.kafka.cluster import TopicSpec, ensure_topics
+from streams.local.broker import LocalBroker, free_port
+from streams.local.children import die_with_parent
 from streams.settings import Settings
-from streams.warehouse import connect
+from streams.sinks.warehouse import connect
+from streams.web.admin_token import ADMIN_TOKEN_FILE, admin_token, bearer
 
 WORKER_FILE = "worker.json"
 
@@ -116,9 +117,9 @@ class WorkerProcess:
     """A ``rapport worker`` subprocess on loopback.
 
     Webhooks and ``/health/*`` on ``base_url`` (the public listener); progress and SQL on ``admin_url`` with
-    the bearer token (``streams/admin_token.py``). The process runs in its own session (a terminal's Ctrl-C
+    the bearer token (``streams/web/admin_token.py``). The process runs in its own session (a terminal's Ctrl-C
     reaches only its parent, which drains, then stops it) and dies with the process that started it, however
-    that one dies (``streams.children.die_with_parent``).
+    that one dies (``streams.local.children.die_with_parent``).
     """
 
     def __init__(self, settings: Settings, log_path: Path, module: str = "streams.cli") -> None:
@@ -410,7 +411,7 @@ def run_up(
     stops the stack with its reason (``StackError``); a drain with no progress for
     ``settings.drain_stall_seconds`` says what is stuck (``StackError``) instead of waiting on.
     """
-    from streams.replay import read_chunks, replay
+    from streams.kafka.replay import read_chunks, replay
 
     chunks = None
     if replay_file is not None:  # fail fast on a bad file, before starting anything (read once)
@@ -427,7 +428,7 @@ def run_up(
             flush=True,
         )
     if settings.brands_file is None:
-        from streams.demo_webhooks import write_demo_brands
+        from streams.local.demo_webhooks import write_demo_brands
 
         settings = settings.model_copy(update={"brands_file": write_demo_brands(data_dir / "brands.yaml")})
         print(
@@ -493,7 +494,7 @@ def run_up(
                         chunks = None  # sent: let them go
                         print(f"replayed {replayed} events from {replay_file}", file=out, flush=True)
                     if demo_webhooks:
-                        from streams.demo_webhooks import post_demo_webhooks
+                        from streams.local.demo_webhooks import post_demo_webhooks
 
                         try:
                             print(post_demo_webhooks(worker.base_url, settings), file=out, flush=True)
@@ -543,7 +544,7 @@ def all_dead_lettered(
 ) -> Exception | None:
     """``ReplayError`` when ``replay_file`` had records and none of them became an interaction: it is most
     likely not a ``replay_format`` file (a CSV or a binary file given as jsonl)."""
-    from streams.replay import ReplayError
+    from streams.kafka.replay import ReplayError
 
     if replayed == 0:
         return None

@@ -61,6 +61,10 @@ class WarehouseError(RuntimeError):
         return self.code in PERMANENT_ERROR_CODES
 
 
+class ResultTooLarge(WarehouseError):
+    """A query's answer is larger than the caller accepts."""
+
+
 Row = Mapping[str, Any]
 #: Rows to insert: mappings by column name, or an Arrow table with the contract's column names and
 #: ``schemas.contract.arrow_type`` types (the sink decodes enriched messages straight into Arrow).
@@ -79,8 +83,9 @@ class Warehouse(ABC):
         """Run a query and return its rows as Python values."""
 
     @abstractmethod
-    def query_text(self, sql: str, fmt: str = "TSV") -> str:
-        """Run a query and return its result rendered in a ClickHouse output format."""
+    def query_text(self, sql: str, fmt: str = "TSV", max_bytes: int | None = None) -> str:
+        """Run a query and return its result rendered in a ClickHouse output format (at most ``max_bytes``,
+        else :class:`ResultTooLarge`)."""
 
     @abstractmethod
     def insert(self, table: Table, rows: Rows) -> None:
@@ -157,8 +162,11 @@ class ChdbWarehouse(Warehouse):
         # String columns may hold arbitrary bytes (dead_letters.original): decode leniently
         return [tuple(orjson.loads(line.decode("utf-8", errors="replace"))) for line in out.splitlines() if line]
 
-    def query_text(self, sql: str, fmt: str = "TSV") -> str:
-        return str(self._query(sql, fmt).bytes().decode("utf-8", errors="replace"))
+    def query_text(self, sql: str, fmt: str = "TSV", max_bytes: int | None = None) -> str:
+        result = self._query(sql, fmt)
+        if max_bytes is not None and result.size() > max_bytes:  # before any copy of it in Python
+            raise ResultTooLarge(f"result over {max_bytes} bytes; narrow the query or add a LIMIT")
+        return str(result.bytes().decode("utf-8", errors="replace"))
 
     def insert(self, table: Table, rows: Rows) -> None:
         if not len(rows):
@@ -250,11 +258,14 @@ class ServerWarehouse(Warehouse):
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in self._execute(sql)]
 
-    def query_text(self, sql: str, fmt: str = "TSV") -> str:
+    def query_text(self, sql: str, fmt: str = "TSV", max_bytes: int | None = None) -> str:
         if fmt not in SUPPORTED_TEXT_FORMATS:  # before running the query
             raise WarehouseError(f"unsupported output format {fmt!r} for a server; use one of {SUPPORTED_TEXT_FORMATS}")
         result, columns = self._execute(sql, with_column_types=True)
-        return render_rows([c[0] for c in columns], result, fmt, [c[1] for c in columns])
+        text = render_rows([c[0] for c in columns], result, fmt, [c[1] for c in columns])
+        if max_bytes is not None and len(text.encode()) > max_bytes:
+            raise ResultTooLarge(f"result over {max_bytes} bytes; narrow the query or add a LIMIT")
+        return text
 
     def insert(self, table: Table, rows: Rows) -> None:
         if not len(rows):

@@ -8,8 +8,8 @@ same messages the lookup returns those results, writes the same state and sends 
 parsing, validation, sentiment, history or reply matching. The rate of that second pass is what any
 implementation of the per-event work, however fast, could reach inside this worker on this machine.
 
-For the benchmark only. Run as ``python -m streams.bench_ceiling worker`` with the worker's ``RAPPORT_*``
-environment (what :class:`streams.stack.WorkerProcess` does with ``module="streams.bench_ceiling"``).
+For the benchmark only. Run as ``python -m streams.bench.ceiling worker`` with the worker's ``RAPPORT_*``
+environment (what :class:`streams.local.stack.WorkerProcess` does with ``module="streams.bench.ceiling"``).
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ class Precomputed:
 
 
 def install() -> Precomputed:
-    """Replace the worker's processing functions (``streams.app`` imports them by name)."""
-    import streams.app as app
+    """Replace the worker's processing functions (``streams.worker.app`` imports them by name)."""
+    import streams.worker.app as app
 
     precomputed = Precomputed(app.process_message, app.encode_enriched)
     app.process_message = precomputed.process

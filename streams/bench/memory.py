@@ -271,10 +271,11 @@ def bench_memory(
     idle_seconds: float = 5.0,
 ) -> dict[str, Any]:
     """Run the worker with ``store`` on ``customers`` customers' events; print and return the figures."""
-    from streams.localbroker import LocalBroker, ensure_topics, free_port
-    from streams.replay import replay
+    from streams.kafka.cluster import ensure_topics
+    from streams.kafka.replay import replay
+    from streams.local.broker import LocalBroker, free_port
+    from streams.local.stack import WorkerProcess, topic_specs
     from streams.settings import Settings
-    from streams.stack import WorkerProcess, topic_specs
 
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ deliver; it serves the webhook routes and ``/health/live``, ``/health/ready``, a
 for operators lives here, on ``RAPPORT_ADMIN_HOST:RAPPORT_ADMIN_PORT`` (loopback by default):
 
 - ``GET  /rapport/progress``  the worker's counters, freshness, health (JSON)
-- ``POST /rapport/sql?format=F`` a read-only query on the worker's own chdb (``streams/readonly_sql.py``);
+- ``POST /rapport/sql?format=F`` a read-only query on the worker's own chdb (``streams/web/readonly_sql.py``);
   what ``rapport sql --data-dir`` uses while a worker holds that chdb directory
 - ``GET  /metrics``           the same counters in Prometheus' text format
 - ``GET  /health/live``, ``GET /health/ready`` as on the public port
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from streams.app import Rapport
+    from streams.worker.app import Rapport
 
 log = logging.getLogger("rapport.admin")
 

@@ -1,6 +1,6 @@
 """Signed webhook deliveries for the local demo, as the platforms would send them to the edge.
 
-The demo brands (``streams/demo.py``) get platform account ids here (``write_demo_brands``); the
+The demo brands (``streams/local/demo.py``) get platform account ids here (``write_demo_brands``); the
 deliveries use the local stack's webhook secrets, so ``rapport up --demo-webhooks`` shows the whole
 edge: X and Meta signatures, a canonical batch, an edit and a removal, a delivery with a bad signature
 (401, nothing stored) and a correctly signed body that does not parse (200, dead-lettered).
@@ -19,9 +19,9 @@ from typing import Any
 import orjson
 import yaml
 
-from streams.demo import PERSONAS
-from streams.edge import meta_signature, x_signature
+from streams.local.demo import PERSONAS
 from streams.settings import Settings
+from streams.web.edge import meta_signature, x_signature
 
 
 def demo_accounts() -> dict[str, dict[str, list[str]]]:
@@ -337,7 +337,7 @@ def post(base_url: str, delivery: Delivery) -> int:
 
 def post_demo_webhooks(base_url: str, settings: Settings) -> str:
     """Post every demo delivery; returns a one-line summary. Raises if a status is not the expected one."""
-    from streams.stack import StackError
+    from streams.local.stack import StackError
 
     results = [(d, post(base_url, d)) for d in demo_deliveries(settings)]
     wrong = [f"{d.what}: {status} (expected {d.expect})" for d, status in results if status != d.expect]

@@ -36,11 +36,9 @@ from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
 
 from schemas.contract import DEAD_LETTERS, INTERACTIONS, RESPONSES, Table
 from schemas.migrate import migrate
-from streams.admin import AdminServer, health_routes
-from streams.admin_token import admin_token
-from streams.edge import Edge
-from streams.health import Health
-from streams.localbroker import BrokerError, wait_reachable
+from streams.kafka.cluster import BrokerError, wait_reachable
+from streams.kafka.producer import Producer, with_offsets
+from streams.kafka.transport import Transport
 from streams.processing.pipeline import (
     STATE_TABLES,
     EnrichedBatch,
@@ -61,12 +59,14 @@ from streams.processing.records import (
     failed_message_result,
 )
 from streams.processing.sentiment import SentimentScorer
-from streams.producer import Producer, with_offsets
-from streams.readonly_sql import Limits, QueryRefused, run_read_only
 from streams.settings import Settings
-from streams.state import BatchState, TableStore
-from streams.transport import Transport
-from streams.warehouse import ChdbWarehouse, Rows, Warehouse, WarehouseError, connect
+from streams.sinks.warehouse import ChdbWarehouse, Rows, Warehouse, WarehouseError, connect
+from streams.web.admin import AdminServer, health_routes
+from streams.web.admin_token import admin_token
+from streams.web.edge import Edge
+from streams.web.readonly_sql import Limits, QueryRefused, run_read_only
+from streams.worker.health import Health
+from streams.worker.state import BatchState, TableStore
 
 log = logging.getLogger("rapport.worker")
 
@@ -97,7 +97,7 @@ class Progress:
     replay_records: int = 0  # records of replayed files (jsonl, twcs)
     replay_interactions: int = 0  # interactions made from those records (the rest were dead-lettered)
     webhook_messages: int = 0  # raw messages of the webhook formats processed
-    edge_messages: int = 0  # raw messages the webhook edge produced (see streams/edge.py)
+    edge_messages: int = 0  # raw messages the webhook edge produced (see streams/web/edge.py)
     edge_requests: int = 0
     edge_rejected: int = 0
     interactions_out: int = 0
@@ -258,7 +258,7 @@ class Rapport:
             web_port=s.web_port,
             autodiscover=False,
         )
-        self.app.transport = Transport(  # see streams/transport.py
+        self.app.transport = Transport(  # see streams/kafka/transport.py
             self.app.conf.broker_consumer, self.app, fetch_max_wait_ms=s.fetch_max_wait_ms
         )
         topic_args: dict[str, Any] = {
@@ -274,7 +274,7 @@ class Rapport:
         self.dead_letter_topic = self.app.topic(s.topic_dead_letter, **topic_args)
         self.tables: dict[str, Any] = {}
         if s.worker_role in ("all", "process"):  # the edge role runs no agent: it only feeds the raw topic
-            # raw bytes in and out: Rapport (de)serialises with orjson and writes them itself (streams/state.py)
+            # raw bytes in and out: Rapport (de)serialises with orjson and writes them itself (streams/worker/state.py)
             self.tables = {
                 name: self.app.Table(
                     name,
@@ -439,7 +439,7 @@ class Rapport:
         )
 
     async def admin_query(self, sql: str, fmt: str) -> tuple[int, str]:
-        """A read-only query on the worker's chdb (``streams/readonly_sql.py``): (HTTP status, text)."""
+        """A read-only query on the worker's chdb (``streams/web/readonly_sql.py``): (HTTP status, text)."""
         warehouse = self.warehouse
         if not isinstance(warehouse, ChdbWarehouse):
             return 400, "this worker stores into a ClickHouse server: query it directly (rapport sql --clickhouse)\n"

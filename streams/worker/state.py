@@ -2,13 +2,13 @@
 
 The three tables (customer history, reply threads, conversation roots) are ordinary Faust tables
 with raw bytes keys and orjson values, so Faust creates their compacted changelog topics, recovers
-them at start and on rebalance (``streams/changelog.py`` makes that recovery complete on tansu), and
+them at start and on rebalance (``streams/kafka/changelog.py`` makes that recovery complete on tansu), and
 keeps them in memory or RocksDB. What Rapport does differently is *how it writes them*:
 
 1. While a batch of raw messages is processed, writes go to a :class:`BatchState` overlay; reads
    look at the overlay, then at the table's store for the message's partition.
 2. After the batch, each written key is sent **once** to its changelog partition, packed into record
-   batches (:meth:`streams.producer.Producer.send_records`), instead of one Faust ``send_soon`` per
+   batches (:meth:`streams.kafka.producer.Producer.send_records`), instead of one Faust ``send_soon`` per
    write (one changelog message per write, in an unbounded buffer).
 3. Once the broker acknowledged them, the records are applied to the stores through the stores' own
    ``apply_changelog_batch``: the code path of recovery, so the local state is, by construction, what

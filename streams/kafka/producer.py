@@ -9,7 +9,7 @@ instead writes through this thin wrapper:
   producer's batch size allows (aiokafka's ``BatchBuilder``): one future per batch, resolved with the
   batch's base offset, so the caller knows every record's offset (``base + index``).
 
-The edge (``streams/edge.py``) publishes raw webhook bodies with ``publish``; the process agent
+The edge (``streams/web/edge.py``) publishes raw webhook bodies with ``publish``; the process agent
 sends enriched rows, dead letters and its tables' changelog records, and waits for all of them
 before its input can be committed.
 

@@ -1,0 +1,1 @@
+"""Where enriched events go: ClickHouse, embedded (chdb) or a server (``warehouse``)."""
