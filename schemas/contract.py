@@ -1,7 +1,7 @@
 """The ClickHouse data contract: every public table and column, its type and its meaning.
 
 This module is the single declarative description of the tables. It drives
-- the column order and types of the rows the sink inserts (``streams/warehouse.py``),
+- the column order and types of the rows the sink inserts (``streams/sinks/warehouse.py``),
 - the data-team documentation (``docs/data-contract.md`` is generated from it: ``python -m schemas.contract``),
 - a snapshot test that the SQL migrations in ``schemas/migrations/`` create exactly these columns.
 
