@@ -263,15 +263,16 @@ def _rate(count: int, seconds: float) -> float:
 def stage_figures(chunks: list[Any], warehouse_dir: Path, settings: Settings) -> tuple[list[Figure], list[str]]:
     """Each stage alone, in this process, on the same chunks; returns the figures and the texts scored."""
     from schemas.contract import INTERACTIONS
-    from streams.processing import history, replies
     from streams.processing.pipeline import (
+        STEPS,
         DictState,
+        Enriching,
+        Options,
+        StepContext,
         decode_enriched_batch,
         encode_enriched,
         interaction_row,
         parse_records,
-        with_conversation,
-        with_customer,
     )
     from streams.processing.records import ProcessResult, RawMessage
     from streams.processing.sentiment import SentimentScorer
@@ -283,36 +284,18 @@ def stage_figures(chunks: list[Any], warehouse_dir: Path, settings: Settings) ->
     figures = [Figure("parse and validate", _rate(len(parsed), time.perf_counter() - started))]
     events = [p for p in parsed if not isinstance(p, str)]
 
-    state = DictState()
-    started = time.perf_counter()
-    normalized = [with_customer(with_conversation(e, state), state) for e in events]
-    figures.append(Figure("normalize (conversation, customer)", _rate(len(events), time.perf_counter() - started)))
-
-    scorer = SentimentScorer()
-    started = time.perf_counter()
-    enriched = []
-    for event in normalized:
-        sentiment = scorer.score(event.text)
-        columns = history.HistoryColumns()
-        if event.customer is not None:
-            key = history.history_key(event.brand, event.customer)
-            columns, new = history.apply_event(state.get("customer_history", key), event, sentiment, 500)
-            state.set("customer_history", key, new)
-        enriched.append((event, sentiment, columns))
-    figures.append(Figure("enrich (sentiment + customer history)", _rate(len(events), time.perf_counter() - started)))
-
-    started = time.perf_counter()
-    for event in normalized:
-        thread = replies.thread_id_for(event)
-        if thread is not None:
-            key = replies.thread_key(event.brand, thread)
-            _, new_thread = replies.apply_event(state.get("reply_threads", key), event, 0)
-            state.set("reply_threads", key, new_thread)
-    figures.append(Figure("reply matching", _rate(len(events), time.perf_counter() - started)))
+    # the worker's own per-event steps (streams/processing/pipeline.STEPS), each timed over every event
+    state, ctx = DictState(), StepContext(SentimentScorer().score, 0, Options())
+    items = [Enriching(event) for event in events]
+    for name, step in STEPS:
+        started = time.perf_counter()
+        for item in items:
+            step(item, state, ctx)
+        figures.append(Figure(f"step: {name}", _rate(len(items), time.perf_counter() - started)))
 
     # the sink as the worker runs it: enriched messages of one raw message's worth of rows, decoded together
     # into Arrow columns and inserted, a sink batch of messages at a time
-    rows = [interaction_row(e, s, c, 0) for e, s, c in enriched]
+    rows = [interaction_row(item.event, item.sentiment, item.history, 0) for item in items]
     per_message = settings.replay_chunk_records
     values = [
         encode_enriched(ProcessResult(interactions=rows[i : i + per_message])) for i in range(0, len(rows), per_message)

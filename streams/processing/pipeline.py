@@ -1,14 +1,19 @@
-"""normalize → enrich → match replies, for one raw message. Pure: no Kafka, no Faust, no ClickHouse.
+"""parse → the per-event steps → rows, for one raw message. Pure: no Kafka, no Faust, no ClickHouse.
 
 ``process_message`` takes a raw message and the keyed state of its partition (three tables: customer
 history, reply threads, conversation roots) and returns the ClickHouse rows and the dead letters.
 The Faust agent (``streams/worker/app.py``) is a thin loop around it; tests call it directly.
+
+Every valid event goes through ``STEPS``, in order: each step reads and fills one ``Enriching`` (the
+event and what has been computed about it) and may use the partition's keyed state. A new per-event
+measure is one step function added to ``STEPS`` (plus its contract columns, a migration and its row
+field in ``interaction_row``); ``rapport bench pipeline`` times each step of the same list.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
 
@@ -124,7 +129,84 @@ def with_customer(event: Interaction, state: State) -> Interaction:
     return event.model_copy(update={"customer_id": thread["in"][1]})
 
 
-# --- enrich + match ------------------------------------------------------------------------------
+# --- the per-event steps ----------------------------------------------------------------------------
+
+
+@dataclass
+class Enriching:
+    """One event on its way through ``STEPS``: the event (steps may replace it with a completed copy) and
+    what the steps computed about it."""
+
+    event: Interaction
+    sentiment: float | None = None
+    history: history.HistoryColumns = field(default_factory=history.HistoryColumns)
+    response: dict[str, Any] | None = None  # the ``responses`` row when this event is a brand's first reply
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What every step may use besides the event and the state."""
+
+    score: Callable[[str | None], float | None]
+    now: int  # Unix seconds of this processing
+    options: Options
+
+
+Step = Callable[[Enriching, State, StepContext], None]
+
+
+def conversation_step(item: Enriching, state: State, ctx: StepContext) -> None:
+    item.event = with_conversation(item.event, state)
+
+
+def customer_step(item: Enriching, state: State, ctx: StepContext) -> None:
+    item.event = with_customer(item.event, state)
+
+
+def sentiment_step(item: Enriching, state: State, ctx: StepContext) -> None:
+    item.sentiment = ctx.score(item.event.text)
+
+
+def history_step(item: Enriching, state: State, ctx: StepContext) -> None:
+    """The customer's history with the brand before this event (``streams/processing/history.py``)."""
+    event = item.event
+    customer = event.customer
+    if customer is None:
+        return
+    key = history.history_key(event.brand, customer)
+    item.history, new_state = history.apply_event(
+        state.get(HISTORY, key), event, item.sentiment, ctx.options.history_max_events
+    )
+    state.set(HISTORY, key, new_state)
+
+
+def reply_step(item: Enriching, state: State, ctx: StepContext) -> None:
+    """Match brand replies to the inbound messages they answer (``streams/processing/replies.py``)."""
+    thread = replies.thread_id_for(item.event)
+    if thread is None:
+        return
+    key = replies.thread_key(item.event.brand, thread)
+    item.response, thread_state = replies.apply_event(state.get(THREADS, key), item.event, ctx.now)
+    state.set(THREADS, key, thread_state)
+
+
+#: The per-event steps, in order (names as ``rapport bench pipeline`` prints them). Order matters: the
+#: customer of a Meta page reply is found through its thread, history needs the sentiment and the customer.
+STEPS: tuple[tuple[str, Step], ...] = (
+    ("conversation", conversation_step),
+    ("customer", customer_step),
+    ("sentiment", sentiment_step),
+    ("customer history", history_step),
+    ("reply matching", reply_step),
+)
+
+
+def enrich(event: Interaction, state: State, ctx: StepContext) -> Enriching:
+    """``event`` through every step of ``STEPS``."""
+    item = Enriching(event)
+    for _, step in STEPS:
+        step(item, state, ctx)
+    return item
 
 
 def interaction_row(
@@ -150,7 +232,7 @@ def process_message(
     options: Options = Options(),
 ) -> ProcessResult:
     result = ProcessResult()
-    now_s = int(now)
+    ctx = StepContext(score, int(now), options)
     for index, original, parsed in parse_records(message, options.brands):
         if isinstance(parsed, str):
             result.dead_letters.append(
@@ -163,30 +245,14 @@ def process_message(
                     source_partition=message.partition,
                     source_offset=message.offset,
                     record_index=index,
-                    received_at=now_s,
+                    received_at=ctx.now,
                 )
             )
             continue
-        event = with_customer(with_conversation(parsed, state), state)
-        sentiment = score(event.text)
-
-        columns = history.HistoryColumns()
-        customer = event.customer
-        if customer is not None:
-            key = history.history_key(event.brand, customer)
-            columns, new_state = history.apply_event(
-                state.get(HISTORY, key), event, sentiment, options.history_max_events
-            )
-            state.set(HISTORY, key, new_state)
-        result.interactions.append(interaction_row(event, sentiment, columns, now_s))
-
-        thread = replies.thread_id_for(event)
-        if thread is not None:
-            key = replies.thread_key(event.brand, thread)
-            response, thread_state = replies.apply_event(state.get(THREADS, key), event, now_s)
-            state.set(THREADS, key, thread_state)
-            if response is not None:
-                result.responses.append(response)
+        item = enrich(parsed, state, ctx)
+        result.interactions.append(interaction_row(item.event, item.sentiment, item.history, ctx.now))
+        if item.response is not None:
+            result.responses.append(item.response)
     return result
 
 

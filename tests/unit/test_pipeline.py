@@ -417,3 +417,23 @@ def test_real_sample_accounts_for_every_row_and_replays_idempotently() -> None:
         assert row["customer_prior_inbound"] == sum(1 for m in earlier if m[2]), row["event_id"]
         assert row["customer_replies_received"] == sum(1 for m in earlier if not m[2]), row["event_id"]
         assert row["customer_first_seen"] == min(m[0] for m in theirs), row["event_id"]
+
+
+def test_a_new_per_event_step_is_one_function_in_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The extension point the architecture promises: a step added to STEPS runs for every valid event,
+    after the steps before it, in process_message (and in the benchmark, which times the same list)."""
+    from streams.processing import pipeline
+
+    seen: list[tuple[str, str | None, float | None]] = []
+
+    def shouting_step(item: pipeline.Enriching, state: pipeline.State, ctx: pipeline.StepContext) -> None:
+        seen.append((item.event.event_id, item.event.conversation_id, item.sentiment))
+
+    monkeypatch.setattr(pipeline, "STEPS", (*pipeline.STEPS, ("shouting", shouting_step)))
+    payload = b"\n".join([START, BAD_JSON, SAME_BRAND_REPLY])
+    result = pipeline.process_message(
+        RawMessage(payload, "jsonl", "sprintcare"), DictState(), lambda text: 0.5, T0, pipeline.Options()
+    )
+    assert [event_id for event_id, _, _ in seen] == ["x:100", "x:101"]  # the bad line never reaches a step
+    assert all(conversation == "x:100" and sentiment == 0.5 for _, conversation, sentiment in seen)
+    assert len(result.interactions) == 2 and len(result.dead_letters) == 1
