@@ -2,7 +2,9 @@
 
 - ``chdb://PATH``: embedded ClickHouse (chdb) owning the data directory PATH. One process at a time
   can own a path; other processes reach a running worker's data through its SQL endpoint.
-- ``clickhouse://HOST:PORT/DB``: a ClickHouse server over the native protocol (clickhouse-driver).
+- ``clickhouse://HOST:PORT/DB[?http_port=N]``: a ClickHouse server. Statements, inserts and rows go over
+  the native protocol (clickhouse-driver, PORT, default 9000); :meth:`Warehouse.query_text` asks the
+  server's HTTP interface (``http_port``, default 8123) so the server renders its own output formats.
 
 Rows handed to :meth:`Warehouse.insert` are mappings keyed by the contract's column names, with
 ``DateTime`` columns as integer Unix seconds (UTC), or an Arrow table of the same columns. The same
@@ -11,18 +13,16 @@ DDL (``schemas/migrations``) runs on both.
 
 from __future__ import annotations
 
-import math
+import http.client
 import re
 import secrets
-import struct
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import orjson
 
@@ -45,6 +45,9 @@ PERMANENT_ERROR_CODES = frozenset(
     }
 )
 _CODE = re.compile(r"\bCode: (\d+)")
+#: An output format's name: letters and digits only, so nothing else can ride along in the request.
+_FORMAT_NAME = re.compile(r"[A-Za-z0-9]+")
+DEFAULT_HTTP_PORT = 8123
 
 
 class WarehouseError(RuntimeError):
@@ -186,7 +189,7 @@ class ChdbWarehouse(Warehouse):
 
 
 # ---------------------------------------------------------------------------------------------
-# ClickHouse server (native protocol)
+# ClickHouse server (native protocol; HTTP for text output)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -218,12 +221,17 @@ class ServerWarehouse(Warehouse):
         database: str,
         connect_timeout: float = 5.0,
         send_receive_timeout: float = 120.0,
+        http_port: int = DEFAULT_HTTP_PORT,
     ) -> None:
         from clickhouse_driver import Client
 
         _quiet_driver_logging()
-        self.url = f"clickhouse://{host}:{port}/{database}"
+        self.url = f"clickhouse://{host}:{port}/{database}?http_port={http_port}"
         self._database = database
+        self._host = host
+        self._http_port = http_port
+        self._connect_timeout = connect_timeout
+        self._send_receive_timeout = send_receive_timeout
         self._lock = threading.Lock()
         options: dict[str, Any] = {
             "host": host,
@@ -259,13 +267,34 @@ class ServerWarehouse(Warehouse):
         return [tuple(r) for r in self._execute(sql)]
 
     def query_text(self, sql: str, fmt: str = "TSV", max_bytes: int | None = None) -> str:
-        if fmt not in SUPPORTED_TEXT_FORMATS:  # before running the query
-            raise WarehouseError(f"unsupported output format {fmt!r} for a server; use one of {SUPPORTED_TEXT_FORMATS}")
-        result, columns = self._execute(sql, with_column_types=True)
-        text = render_rows([c[0] for c in columns], result, fmt, [c[1] for c in columns])
-        if max_bytes is not None and len(text.encode()) > max_bytes:
-            raise ResultTooLarge(f"result over {max_bytes} bytes; narrow the query or add a LIMIT")
-        return text
+        """The server renders the result itself: the query goes to its HTTP interface (the SQL untouched
+        as the request body, the format as ``default_format``, so a query's own ``FORMAT`` clause wins).
+        ``wait_end_of_query=1`` makes the server finish the query before it answers, so an error met
+        halfway through comes back as an HTTP error rather than appended to rows already sent."""
+        if not _FORMAT_NAME.fullmatch(fmt):  # before running the query
+            raise WarehouseError(f"bad output format name {fmt!r}: letters and digits only")
+        params = urlencode({"database": self._database, "default_format": fmt, "wait_end_of_query": "1"})
+        address = f"{self._host}:{self._http_port}"
+        connection = http.client.HTTPConnection(self._host, self._http_port, timeout=self._connect_timeout)
+        try:
+            try:
+                connection.connect()
+            except OSError as exc:
+                raise WarehouseError(f"ClickHouse server {address} (HTTP) is unreachable: {_first_line(exc)}") from exc
+            assert connection.sock is not None
+            connection.sock.settimeout(self._send_receive_timeout)
+            try:
+                connection.request("POST", f"/?{params}", body=sql.encode(), headers={"Content-Type": "text/plain"})
+                response = connection.getresponse()
+                if response.status != 200:
+                    detail = _first_line_of(response.read(64 << 10))
+                    raise WarehouseError(detail or f"ClickHouse server {address} answered HTTP {response.status}")
+                body = _read_at_most(response, max_bytes)
+            except (OSError, http.client.HTTPException) as exc:
+                raise WarehouseError(f"ClickHouse server {address} (HTTP) failed: {_first_line(exc)}") from exc
+        finally:
+            connection.close()
+        return body.decode("utf-8", errors="replace")  # String columns may hold any bytes: decode leniently
 
     def insert(self, table: Table, rows: Rows) -> None:
         if not len(rows):
@@ -285,159 +314,6 @@ class ServerWarehouse(Warehouse):
             self._client.disconnect()
 
 
-SUPPORTED_TEXT_FORMATS = (
-    "TSV",
-    "TabSeparated",
-    "TSVWithNames",
-    "CSV",
-    "CSVWithNames",
-    "JSONEachRow",
-    "Pretty",
-)
-
-_TSV_ESCAPES = str.maketrans(
-    {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0", "\b": "\\b", "\f": "\\f", "'": "\\'"}
-)
-
-
-def _float_text(value: float, float32: bool = False) -> str:
-    """A float as ClickHouse prints it: the shortest digits that round-trip (in Float32 precision for
-    Float32 columns), in plain notation for 1e-7 < |x| < 1e21 and as ``1e21``/``2.5e-10`` beyond."""
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if value == 0:
-        return "-0" if math.copysign(1.0, value) < 0 else "0"
-    text = repr(value)
-    if float32 and abs(value) <= 3.4028234663852886e38:
-        target = struct.unpack("f", struct.pack("f", value))[0]
-        for precision in range(9):
-            candidate = f"{target:.{precision}e}"
-            if struct.unpack("f", struct.pack("f", float(candidate)))[0] == target:
-                text = candidate
-                break
-    sign, digit_tuple, exponent = Decimal(text).as_tuple()
-    assert isinstance(exponent, int)
-    digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
-    point = len(digit_tuple) + exponent  # value = 0.DIGITS x 10**point
-    if len(digits) <= point <= 21:
-        body = digits + "0" * (point - len(digits))
-    elif 0 < point <= 21:
-        body = digits[:point] + "." + digits[point:]
-    elif -6 < point <= 0:
-        body = "0." + "0" * -point + digits
-    else:
-        mantissa = digits if len(digits) == 1 else digits[0] + "." + digits[1:]
-        body = f"{mantissa}e{point - 1}"
-    return ("-" if sign else "") + body
-
-
-def _plain_text(value: Any) -> str:
-    """A non-NULL scalar as ClickHouse writes it before any format-specific quoting or escaping."""
-    if isinstance(value, bytes):  # String values that are not UTF-8 (the driver hands them over as bytes)
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    return str(value)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
-
-
-def _number_text(value: Any, float32: bool) -> str:
-    return _float_text(value, float32) if isinstance(value, float) else _plain_text(value)
-
-
-def _quoted_text(value: Any, float32: bool) -> str:
-    """An element inside an Array/Tuple in TSV/CSV: ClickHouse's quoted form (``['a','b\\'c']``)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, list | tuple):
-        inner = ",".join(_quoted_text(v, float32) for v in value)
-        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
-    if _is_number(value) or isinstance(value, bool):
-        return _number_text(value, float32)
-    return "'" + _plain_text(value).translate(_TSV_ESCAPES) + "'"
-
-
-def _tsv_text(value: Any, float32: bool) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, list | tuple):
-        return _quoted_text(value, float32).translate(_TSV_ESCAPES)
-    if _is_number(value):
-        return _number_text(value, float32)
-    return _plain_text(value).translate(_TSV_ESCAPES)
-
-
-def _csv_text(value: Any, float32: bool) -> str:
-    if value is None:
-        return "\\N"
-    if _is_number(value) or isinstance(value, bool):
-        return _number_text(value, float32)
-    text = _quoted_text(value, float32) if isinstance(value, list | tuple) else _plain_text(value)
-    return '"' + text.replace('"', '""') + '"'
-
-
-def _json_text(value: Any, float32: bool) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return _float_text(value, float32) if math.isfinite(value) else "null"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_json_text(v, float32) for v in value) + "]"
-    if isinstance(value, dict):
-        items = (f"{_json_text(str(k), False)}:{_json_text(v, float32)}" for k, v in value.items())
-        return "{" + ",".join(items) + "}"
-    return orjson.dumps(_plain_text(value)).decode().replace("/", "\\/")
-
-
-def render_rows(names: list[str], rows: Sequence[Sequence[Any]], fmt: str, types: Sequence[str] | None = None) -> str:
-    """Render rows in a few ClickHouse output formats (for servers reached over the native protocol).
-
-    For scalar columns (strings, numbers, dates, enums, NULL) the output matches what ClickHouse itself
-    (chdb 26.x) prints for these formats; composite values (arrays, tuples), decimals and the Pretty
-    family are rendered more simply (Pretty: plain aligned columns). TSV escaping,
-    CSV quoting of strings and dates, shortest float digits (``types``, the ClickHouse column types,
-    tells Float32 columns apart), ``\\N``/``null`` for NULL. String values that are not valid UTF-8 are
-    decoded with U+FFFD replacements, as ``ChdbWarehouse.query_text`` does.
-    """
-    float32 = [("Float32" in t) for t in types] if types is not None else [False] * len(names)
-    if fmt == "JSONEachRow":
-        keys = [_json_text(name, False) for name in names]
-        return "".join(
-            "{" + ",".join(f"{k}:{_json_text(v, f)}" for k, v, f in zip(keys, r, float32, strict=True)) + "}\n"
-            for r in rows
-        )
-    if fmt in ("TSV", "TabSeparated", "TSVWithNames"):
-        lines = ["\t".join(n.translate(_TSV_ESCAPES) for n in names)] if fmt == "TSVWithNames" else []
-        lines += ["\t".join(_tsv_text(v, f) for v, f in zip(r, float32, strict=True)) for r in rows]
-        return "".join(line + "\n" for line in lines)
-    if fmt in ("CSV", "CSVWithNames"):
-        lines = [",".join(_csv_text(n, False) for n in names)] if fmt == "CSVWithNames" else []
-        lines += [",".join(_csv_text(v, f) for v, f in zip(r, float32, strict=True)) for r in rows]
-        return "".join(line + "\n" for line in lines)
-    if fmt == "Pretty":
-        cells = [names] + [
-            ["NULL" if v is None else _tsv_text(v, f) for v, f in zip(r, float32, strict=True)] for r in rows
-        ]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(names))]
-        return "".join(" ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n" for row in cells)
-    raise WarehouseError(f"unsupported output format {fmt!r} for a server; use one of {SUPPORTED_TEXT_FORMATS}")
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -453,10 +329,42 @@ def connect(url: str) -> Warehouse:
         database = parsed.path.strip("/") or "default"
         if not database.replace("_", "").isalnum():
             raise WarehouseError(f"bad database name {database!r} in {url!r}")
-        return ServerWarehouse(parsed.hostname or "127.0.0.1", parsed.port or 9000, database)
+        params = parse_qs(parsed.query, keep_blank_values=True)
+        unknown = sorted(set(params) - {"http_port"})
+        if unknown:
+            raise WarehouseError(f"bad warehouse URL {url!r}: unknown parameter {unknown[0]!r} (known: http_port)")
+        http_port = params.get("http_port", [str(DEFAULT_HTTP_PORT)])[-1]
+        if not http_port.isdigit() or not 0 < int(http_port) < 65536:
+            raise WarehouseError(f"bad warehouse URL {url!r}: http_port must be a port number")
+        try:
+            port = parsed.port or 9000
+        except ValueError as exc:
+            raise WarehouseError(f"bad warehouse URL {url!r}: {exc}") from exc
+        return ServerWarehouse(parsed.hostname or "127.0.0.1", port, database, http_port=int(http_port))
     raise WarehouseError(f"bad warehouse URL {url!r}: expected chdb://PATH or clickhouse://HOST:PORT/DB")
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:500]
+
+
+def _first_line_of(body: bytes) -> str:
+    """The first line of a server's error answer (``Code: 60. DB::Exception: …``), or ''."""
+    text = body.decode("utf-8", errors="replace").strip()
+    return text.splitlines()[0][:500] if text else ""
+
+
+def _read_at_most(response: http.client.HTTPResponse, max_bytes: int | None) -> bytes:
+    """The whole body, reading at most ``max_bytes + 1`` bytes of it (else :class:`ResultTooLarge`)."""
+    if max_bytes is None:
+        return response.read()
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        chunk = response.read(min(1 << 20, max_bytes + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    raise ResultTooLarge(f"result over {max_bytes} bytes; narrow the query or add a LIMIT")

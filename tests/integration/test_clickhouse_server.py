@@ -1,4 +1,5 @@
-"""The warehouse against a real ClickHouse server (Debian's clickhouse-server 18.16) over the native protocol.
+"""The warehouse against a real ClickHouse server (Debian's clickhouse-server 18.16): the native protocol
+for statements, inserts and rows, the server's HTTP interface for text in its own output formats.
 
 Each test works in its own database of one server process started for this module (its own config,
 free ports on 127.0.0.1, data under pytest's tmp dir; see tests/support/clickhouse_server.py). That
@@ -10,10 +11,9 @@ starts a server of its own. Without a clickhouse-server binary the module is ski
 from __future__ import annotations
 
 import itertools
+import re
 import struct
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ import pytest
 
 from schemas.contract import DEAD_LETTERS, INTERACTIONS, RESPONSES, TABLES, Table
 from schemas.migrate import migrate
-from streams.sinks.warehouse import ServerWarehouse, Warehouse, WarehouseError, connect
+from streams.sinks.warehouse import ResultTooLarge, ServerWarehouse, Warehouse, WarehouseError, connect
 from tests.support.clickhouse_server import ClickHouseServer, clickhouse_server_available, free_port
 
 pytestmark = pytest.mark.integration
@@ -298,7 +298,7 @@ def test_final_deduplicates(warehouse: Warehouse) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# text output
+# text output: the server renders its own formats (over its HTTP interface)
 
 TEXT_QUERY = (
     "SELECT event_id, author_handle, author_followers, kind, text, created_at, sentiment, "
@@ -308,54 +308,137 @@ TEXT_ROWS = [
     interaction("x:1", author_handle=None, text='tab\there "q", new\nline \\ back, ünï / it\'s'),
     interaction("x:2", author_handle="a,b", author_followers=None, text=None, sentiment=1.0),
 ]
-EXPECTED_TEXT = {  # as ClickHouse itself prints them (checked against chdb 26.9)
-    "JSONEachRow": (
-        '{"event_id":"x:1","author_handle":null,"author_followers":18446744073709551615,'
+
+
+def json_each_row(quote_64bit: bool) -> str:
+    """What JSONEachRow prints: 18.16 quotes 64-bit integers, current servers (24.x) do not by default."""
+    big, version = (
+        ('"18446744073709551615"', '"1700000005000"') if quote_64bit else ("18446744073709551615", "1700000005000")
+    )
+    return (
+        f'{{"event_id":"x:1","author_handle":null,"author_followers":{big},'
         '"kind":"direct_message","text":"tab\\there \\"q\\", new\\nline \\\\ back, ünï \\/ it\'s",'
         '"created_at":"2023-11-14 22:13:20","sentiment":0.4404,"customer_last_sentiment":-0.4767,'
-        '"_version":1700000005000}\n'
+        f'"_version":{version}}}\n'
         '{"event_id":"x:2","author_handle":"a,b","author_followers":null,"kind":"direct_message",'
         '"text":null,"created_at":"2023-11-14 22:13:20","sentiment":1,"customer_last_sentiment":-0.4767,'
-        '"_version":1700000005000}\n'
-    ),
-    "TSVWithNames": (
+        f'"_version":{version}}}\n'
+    )
+
+
+TSV_BODY = (
+    "x:1\t\\N\t18446744073709551615\tdirect_message\t"
+    'tab\\there "q", new\\nline \\\\ back, ünï / it\\\'s\t'
+    "2023-11-14 22:13:20\t0.4404\t-0.4767\t1700000005000\n"
+    "x:2\ta,b\t\\N\tdirect_message\t\\N\t2023-11-14 22:13:20\t1\t-0.4767\t1700000005000\n"
+)
+EXPECTED_TEXT = {  # escapes, NULLs, Float32 digits, DateTime('UTC') in a Tokyo server, UInt64 max
+    "TSV": {TSV_BODY},
+    "TSVWithNames": {
         "event_id\tauthor_handle\tauthor_followers\tkind\ttext\tcreated_at\tsentiment\t"
-        "customer_last_sentiment\t_version\n"
-        "x:1\t\\N\t18446744073709551615\tdirect_message\t"
-        'tab\\there "q", new\\nline \\\\ back, ünï / it\\\'s\t'
-        "2023-11-14 22:13:20\t0.4404\t-0.4767\t1700000005000\n"
-        "x:2\ta,b\t\\N\tdirect_message\t\\N\t2023-11-14 22:13:20\t1\t-0.4767\t1700000005000\n"
-    ),
-    "CSV": (
+        "customer_last_sentiment\t_version\n" + TSV_BODY
+    },
+    "CSV": {
         '"x:1",\\N,18446744073709551615,"direct_message",'
         '"tab\there ""q"", new\nline \\ back, ünï / it\'s",'
         '"2023-11-14 22:13:20",0.4404,-0.4767,1700000005000\n'
         '"x:2","a,b",\\N,"direct_message",\\N,"2023-11-14 22:13:20",1,-0.4767,1700000005000\n'
-    ),
+    },
+    "JSONEachRow": {json_each_row(quote_64bit=True), json_each_row(quote_64bit=False)},
 }
 
 
 @pytest.mark.parametrize("fmt", sorted(EXPECTED_TEXT))
-def test_query_text_renders_like_clickhouse(
-    server: ClickHouseServer, warehouse: Warehouse, fmt: str, request: pytest.FixtureRequest
-) -> None:
+def test_query_text_is_rendered_by_the_server(warehouse: Warehouse, fmt: str) -> None:
     warehouse.insert(INTERACTIONS, TEXT_ROWS)
-    text = warehouse.query_text(TEXT_QUERY, fmt)
-    assert text == EXPECTED_TEXT[fmt]
-    if fmt != "JSONEachRow":  # 18.16 quotes 64-bit integers in JSON, newer servers (and chdb) do not
-        database = warehouse.url.rsplit("/", 1)[1]
-        query = urllib.parse.urlencode({"database": database, "query": f"{TEXT_QUERY} FORMAT {fmt}"})
-        with urllib.request.urlopen(f"{server.http_url}?{query}", timeout=10) as response:
-            assert text == response.read().decode()
+    assert warehouse.query_text(TEXT_QUERY, fmt) in EXPECTED_TEXT[fmt]
 
 
-def test_query_text_of_non_utf8_and_unsupported_format(warehouse: Warehouse) -> None:
-    warehouse.insert(DEAD_LETTERS, DEAD_LETTER_ROWS[:1])
-    sql = "SELECT original FROM dead_letters FINAL"
-    assert warehouse.query_text(sql, "TSV") == '{"text": "caf\ufffd \ufffd\ufffd"}\n'
-    assert warehouse.query_text(sql, "JSONEachRow") == '{"original":"{\\"text\\": \\"caf\ufffd \ufffd\ufffd\\"}"}\n'
-    with pytest.raises(WarehouseError, match="unsupported output format 'Parquet'"):
-        warehouse.query_text(sql, "Parquet")
+def test_query_text_pretty(warehouse: Warehouse) -> None:
+    warehouse.insert(INTERACTIONS, TEXT_ROWS)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", warehouse.query_text(TEXT_QUERY, "Pretty"))  # 18.16 bolds the header
+    lines = text.splitlines()
+    assert lines[0].startswith("┏") and lines[-1].startswith("└")
+    header = [cell.strip() for cell in lines[1].split("┃")[1:-1]]
+    assert header == TEXT_QUERY.split("SELECT ")[1].split(" FROM")[0].split(", ")
+    (second,) = [line for line in lines if "x:2" in line]
+    assert [cell.strip() for cell in second.split("│")[1:-1]] == [
+        "x:2",
+        "a,b",
+        "ᴺᵁᴸᴸ",
+        "direct_message",
+        "ᴺᵁᴸᴸ",
+        "2023-11-14 22:13:20",
+        "1",
+        "-0.4767",
+        "1700000005000",
+    ]
+
+
+def test_query_text_of_bytes_that_are_not_utf8(warehouse: Warehouse) -> None:
+    warehouse.insert(DEAD_LETTERS, DEAD_LETTER_ROWS)
+    sql = "SELECT record_index, original FROM dead_letters FINAL ORDER BY record_index"
+    # the server sends the bytes as they are; they are decoded with U+FFFD replacements
+    assert warehouse.query_text(sql, "TSV") == (
+        '0\t{"text": "caf\ufffd \ufffd\ufffd"}\n1\tünïcödé, valid UTF-8\n2\t\n3\tnul\\0byte\\n\\ttab\n'
+    )
+    assert warehouse.query_text(sql, "CSV") == (
+        '0,"{""text"": ""caf\ufffd \ufffd\ufffd""}"\n1,"ünïcödé, valid UTF-8"\n2,""\n3,"nul\x00byte\n\ttab"\n'
+    )
+    assert warehouse.query_text(sql, "JSONEachRow") == (
+        '{"record_index":0,"original":"{\\"text\\": \\"caf\ufffd \ufffd\ufffd\\"}"}\n'
+        '{"record_index":1,"original":"ünïcödé, valid UTF-8"}\n'
+        '{"record_index":2,"original":""}\n'
+        '{"record_index":3,"original":"nul\\u0000byte\\n\\ttab"}\n'
+    )
+    assert '{"text": "caf\ufffd \ufffd\ufffd"}' in warehouse.query_text(sql, "Pretty")
+
+
+def test_query_text_with_any_format_the_server_knows(warehouse: Warehouse) -> None:
+    assert warehouse.query_text("SELECT 1 AS a, 'x' AS b", "TSKV") == "a=1\tb=x\n"
+    assert warehouse.query_text("SELECT 'a\\tb'", "TSVRaw") == "a\tb\n"
+    assert (
+        warehouse.query_text("SELECT currentDatabase()", "TSV") == warehouse.scalar("SELECT currentDatabase()") + "\n"
+    )
+    with pytest.raises(WarehouseError) as caught:
+        warehouse.query_text("SELECT 1", "NoSuchFormat")
+    assert caught.value.code == 73  # UNKNOWN_FORMAT, from the server
+    assert "NoSuchFormat" in str(caught.value)
+
+
+@pytest.mark.parametrize("fmt", ["TSV FORMAT CSV", "TSV&readonly=0", "", "JSON\nEachRow"])
+def test_query_text_refuses_a_format_that_is_not_a_plain_name(warehouse: Warehouse, fmt: str) -> None:
+    with pytest.raises(WarehouseError, match="bad output format name"):
+        warehouse.query_text("SELECT 1", fmt)
+
+
+def test_query_text_error_is_the_servers_one_line_message(warehouse: Warehouse) -> None:
+    with pytest.raises(WarehouseError) as caught:
+        warehouse.query_text("SELECT no_such_column FROM interactions", "TSV")
+    assert "\n" not in str(caught.value)
+    assert "no_such_column" in str(caught.value)
+    assert caught.value.code == 47 and caught.value.permanent  # UNKNOWN_IDENTIFIER
+    with pytest.raises(WarehouseError) as caught:
+        warehouse.query_text("SELEC 1", "TSV")
+    assert caught.value.code == 62  # SYNTAX_ERROR
+
+
+def test_query_text_error_after_rows_were_produced_is_an_error_not_partial_rows(warehouse: Warehouse) -> None:
+    # megabytes of rows before the failure: more than the server's HTTP buffer, so without
+    # wait_end_of_query it would already have answered 200 and appended the error to the rows
+    with pytest.raises(WarehouseError) as caught:
+        warehouse.query_text("SELECT throwIf(number = 2000000) FROM system.numbers LIMIT 3000000", "TSV")
+    assert caught.value.code == 395  # FUNCTION_THROW_IF_VALUE_IS_NON_ZERO
+    assert "\n" not in str(caught.value)
+
+
+def test_query_text_over_max_bytes(warehouse: Warehouse) -> None:
+    assert warehouse.query_text("SELECT 'abc'", "TSV", max_bytes=4) == "abc\n"
+    with pytest.raises(ResultTooLarge, match="result over 3 bytes"):
+        warehouse.query_text("SELECT 'abc'", "TSV", max_bytes=3)
+    with pytest.raises(ResultTooLarge, match="result over 1000 bytes"):
+        warehouse.query_text("SELECT number FROM system.numbers LIMIT 1000000", "TSV", max_bytes=1000)
+    assert warehouse.query_text("SELECT 1", "TSV", max_bytes=2) == "1\n"  # still usable
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,6 +454,21 @@ def test_wrong_port_fails_fast_with_one_line_naming_the_address(server: ClickHou
     message = str(caught.value)
     assert "\n" not in message
     assert f"127.0.0.1:{port}" in message
+
+
+def test_wrong_http_port_fails_query_text_fast_naming_the_address(server: ClickHouseServer) -> None:
+    port = free_port()
+    warehouse = connect(f"clickhouse://{server.host}:{server.port}/default?http_port={port}")
+    try:
+        started = time.monotonic()
+        with pytest.raises(WarehouseError) as caught:
+            warehouse.query_text("SELECT 1")
+        assert time.monotonic() - started < 10
+        assert str(caught.value).startswith(f"ClickHouse server 127.0.0.1:{port} (HTTP) is unreachable: ")
+        assert "\n" not in str(caught.value)
+        assert warehouse.scalar("SELECT 1") == 1  # the native side is unaffected
+    finally:
+        warehouse.close()
 
 
 def test_query_error_is_one_line_warehouse_error(warehouse: Warehouse) -> None:
@@ -402,6 +500,10 @@ def test_kill_restart_keeps_data_and_insert_while_down_fails_fast(tmp_path: Path
         assert f"127.0.0.1:{server.port}" in str(caught.value)
         with pytest.raises(WarehouseError):
             connect(url)
+        started = time.monotonic()
+        with pytest.raises(WarehouseError, match=f"127.0.0.1:{server.http_port} \\(HTTP\\) is unreachable"):
+            before.query_text("SELECT count() FROM interactions FINAL")
+        assert time.monotonic() - started < 10
 
         server.start()  # same ports, same data directory
         after = connect(url)
@@ -415,6 +517,7 @@ def test_kill_restart_keeps_data_and_insert_while_down_fails_fast(tmp_path: Path
             after.close()
         # the warehouse opened before the crash reconnects by itself too
         assert before.scalar("SELECT count() FROM responses FINAL") == len(RESPONSE_ROWS)
+        assert before.query_text("SELECT count() FROM responses FINAL") == f"{len(RESPONSE_ROWS)}\n"
         before.close()
     finally:
         server.stop()

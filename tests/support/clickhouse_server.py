@@ -165,8 +165,9 @@ class ClickHouseServer:
     # -- addresses ----------------------------------------------------------------------------------
 
     def url(self, database: str = "default") -> str:
-        """The warehouse URL for ``streams.sinks.warehouse.connect``."""
-        return f"clickhouse://{self.host}:{self.port}/{database}"
+        """The warehouse URL for ``streams.sinks.warehouse.connect`` (native port, and the HTTP port that
+        ``query_text`` asks the server's own output formats from)."""
+        return f"clickhouse://{self.host}:{self.port}/{database}?http_port={self.http_port}"
 
     @property
     def http_url(self) -> str:

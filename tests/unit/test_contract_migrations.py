@@ -1,4 +1,4 @@
-"""Migrations, the data-contract snapshot against real chdb tables, the generated doc, and render_rows.
+"""Migrations, the data-contract snapshot against real chdb tables, the generated doc, and warehouse URLs.
 
 chdb allows one open session per process at a time, so every chdb test of this module shares one
 module-scoped data directory (opened once, closed at the end of the module).
@@ -9,8 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from schemas.contract import DEAD_LETTERS, INTERACTIONS, RESPONSES, TABLES, rend
 from schemas.migrate import LEDGER_DDL, Migration, MigrationError, load_migrations, migrate
 from streams.processing.pipeline import DictState, process_message
 from streams.processing.records import RawMessage
-from streams.sinks.warehouse import Warehouse, WarehouseError, connect, render_rows
+from streams.sinks.warehouse import Warehouse, WarehouseError, connect
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "data-contract.md"
@@ -218,98 +216,6 @@ def test_rendered_markdown_lists_every_column() -> None:
             assert f"| `{column.name}` | `{column.type}` |" in text
 
 
-# --- render_rows: hand-written expectations ---------------------------------------------------------------
-
-NAMES = ["n", "s", "z", "f", "t"]
-TYPES = ["UInt8", "String", "Nullable(String)", "Float32", "DateTime('UTC')"]
-ROWS = [(1, "a\tb\"c\\d'e\nf", None, 0.1, datetime(2017, 10, 31, 22, 10, 47)), (22, "", "x/y", -2.5, None)]
-
-
-def test_render_json_each_row() -> None:
-    assert render_rows(NAMES, ROWS, "JSONEachRow", TYPES) == (
-        '{"n":1,"s":"a\\tb\\"c\\\\d\'e\\nf","z":null,"f":0.1,"t":"2017-10-31 22:10:47"}\n'
-        '{"n":22,"s":"","z":"x\\/y","f":-2.5,"t":null}\n'
-    )
-
-
-def test_render_tsv_and_tsv_with_names() -> None:
-    body = "1\ta\\tb\"c\\\\d\\'e\\nf\t\\N\t0.1\t2017-10-31 22:10:47\n22\t\tx/y\t-2.5\t\\N\n"
-    assert render_rows(NAMES, ROWS, "TSV", TYPES) == body
-    assert render_rows(NAMES, ROWS, "TabSeparated", TYPES) == body
-    assert render_rows(NAMES, ROWS, "TSVWithNames", TYPES) == "n\ts\tz\tf\tt\n" + body
-
-
-def test_render_csv() -> None:
-    assert render_rows(NAMES, ROWS, "CSV", TYPES) == (
-        '1,"a\tb""c\\d\'e\nf",\\N,0.1,"2017-10-31 22:10:47"\n22,"","x/y",-2.5,\\N\n'
-    )
-    assert render_rows(NAMES, ROWS, "CSVWithNames", TYPES).startswith('"n","s","z","f","t"\n1,')
-
-
-def test_render_pretty_aligns_columns() -> None:
-    text = render_rows(["id", "name"], [(1, "alpha"), (12345, None)], "Pretty")
-    lines = text.splitlines()
-    assert lines == ["id    name", "1     alpha", "12345 NULL"]
-
-
-def test_float32_shortest_digits_and_float64_digits() -> None:
-    value = 0.1 + 2**-30  # not a float32 value; its float32 rounding prints as 0.1
-    assert render_rows(["f"], [(value,)], "TSV", ["Float32"]) == "0.1\n"
-    assert render_rows(["f"], [(value,)], "TSV", ["Float64"]) == f"{value!r}\n"
-    assert render_rows(["f"], [(1e21,), (1e-7,), (float("nan"),)], "TSV", ["Float64"]) == "1e21\n1e-7\nnan\n"
-
-
-def test_render_unknown_format_is_a_warehouse_error() -> None:
-    with pytest.raises(WarehouseError, match="unsupported output format 'XML'"):
-        render_rows(["a"], [(1,)], "XML")
-
-
-# --- render_rows against what chdb itself prints -----------------------------------------------------------
-
-MATCHING = [
-    ("toFloat64(1e21)", 1e21, "Float64"),
-    ("toFloat64(1.5e-7)", 1.5e-7, "Float64"),
-    ("toFloat64(123456789.125)", 123456789.125, "Float64"),
-    ("toFloat32(1/3)", 1 / 3, "Float32"),
-    ("toFloat64(-0.)", -0.0, "Float64"),
-    ("toFloat64(-inf)", float("-inf"), "Float64"),
-    ("'line1\\nline2\\r\\\\ \\'q\\' \"d\"'", "line1\nline2\r\\ 'q' \"d\"", "String"),
-    ("'é</tag>'", "é</tag>", "String"),
-    ("[1.5, 2]", [1.5, 2.0], "Array(Float64)"),
-    ("toDate('2020-01-02')", date(2020, 1, 2), "Date"),
-    ("true", True, "Bool"),
-    ("toUInt64(18446744073709551615)", 18446744073709551615, "UInt64"),
-    ("toDateTime('2017-10-31 22:10:47', 'UTC')", datetime(2017, 10, 31, 22, 10, 47), "DateTime('UTC')"),
-]
-
-
-@pytest.mark.parametrize("fmt", ["JSONEachRow", "TSV", "TSVWithNames", "CSV"])
-@pytest.mark.parametrize(("expr", "value", "type_"), MATCHING, ids=[m[0] for m in MATCHING])
-def test_render_rows_matches_chdb(chdb: Migrated, expr: str, value: Any, type_: str, fmt: str) -> None:
-    expected = chdb.warehouse.query_text(f"SELECT {expr} AS v", fmt)
-    assert render_rows(["v"], [(value,)], fmt, [type_]) == expected
-
-
-@pytest.mark.xfail(
-    reason="known limitation, documented in render_rows: composite values, decimals and Pretty are "
-    "rendered more simply than ClickHouse does (TSV arrays/tuples, CSV tuples, JSON decimals, boxed Pretty)",
-    strict=True,
-)
-@pytest.mark.parametrize(
-    ("expr", "value", "type_", "fmt"),
-    [
-        ("['a', 'b\\'c']", ["a", "b'c"], "Array(String)", "TSV"),
-        ("tuple(1, 'x')", (1, "x"), "Tuple(UInt8, String)", "TSV"),
-        ("tuple(1, 'x')", (1, "x"), "Tuple(UInt8, String)", "CSV"),
-        ("toDecimal64(1.50, 2)", Decimal("1.50"), "Decimal(18, 2)", "JSONEachRow"),
-        ("1", 1, "UInt8", "Pretty"),
-    ],
-)
-def test_render_rows_differences_from_chdb(chdb: Migrated, expr: str, value: Any, type_: str, fmt: str) -> None:
-    expected = chdb.warehouse.query_text(f"SELECT {expr} AS v", fmt)
-    assert render_rows(["v"], [(value,)], fmt, [type_]) == expected
-
-
 # --- connect() URL errors ----------------------------------------------------------------------------------
 
 
@@ -320,6 +226,10 @@ def test_render_rows_differences_from_chdb(chdb: Migrated, expr: str, value: Any
         ("chdb://", "chdb://PATH needs a path"),
         ("/just/a/path", "bad warehouse URL"),
         ("clickhouse://127.0.0.1:1/bad-name;", "bad database name 'bad-name;'"),
+        ("clickhouse://127.0.0.1:1/db?http_port=x", "http_port must be a port number"),
+        ("clickhouse://127.0.0.1:1/db?http_port=70000", "http_port must be a port number"),
+        ("clickhouse://127.0.0.1:1/db?http_prot=8123", "unknown parameter 'http_prot' (known: http_port)"),
+        ("clickhouse://127.0.0.1:99999/db", "bad warehouse URL"),
     ],
 )
 def test_connect_rejects_bad_urls(url: str, message: str) -> None:
