@@ -8,9 +8,13 @@ Data flow (one topic hop on the hot path; every Kafka message carries many recor
 - ``process``: normalize → enrich → match replies, all in ``streams.processing.pipeline`` (pure).
   It waits for the broker's acknowledgement of what it produced before its input offset can be
   committed (at-least-once; the ClickHouse tables deduplicate).
-- ``sink`` / ``dead_letter_sink``: batched inserts bounded by size and time, run in a worker thread
-  (chdb releases the GIL), shielded so a batch in flight finishes when the worker stops. A failing
-  warehouse is retried with back-off; nothing is acknowledged before it is stored.
+- ``sink`` / ``dead_letter_sink``: batched inserts bounded by size and time, through ``WarehouseSink``
+  (``streams/worker/sink.py``): a worker thread, retries with back-off, nothing acknowledged before it
+  is stored.
+
+The parts: ``WarehouseSink`` (inserts), ``Progress``/``Freshness`` (``progress.py``), the Kafka message
+conversions (``messages.py``), ``Health`` (``health.py``), ``Producer`` (``streams/kafka``), the ``Edge``
+and the admin listener (``streams/web``); ``Rapport`` wires them into one Faust app.
 
 Kafka key = brand everywhere, so one brand's events and state live on one partition: the customer
 history and reply threads of a brand are local to the worker that owns that partition, with no
@@ -22,50 +26,43 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, cast
 
 import faust
 import mode
-import orjson
 from faust.web.base import BlueprintManager
-from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
 
-from schemas.contract import DEAD_LETTERS, INTERACTIONS, RESPONSES, Table
-from schemas.migrate import migrate
+from schemas.contract import DEAD_LETTERS, Table
 from streams.kafka.cluster import BrokerError, wait_reachable
 from streams.kafka.producer import Producer, with_offsets
 from streams.kafka.transport import Transport
 from streams.processing.pipeline import (
     STATE_TABLES,
-    EnrichedBatch,
     Options,
-    decode_enriched_batch,
     encode_enriched,
     process_message,
 )
 from streams.processing.platforms import EMPTY_DIRECTORY, BrandDirectory
 from streams.processing.records import (
-    HEADER_BRAND,
-    HEADER_CONTEXT,
-    HEADER_FORMAT,
     WEBHOOK_FORMATS,
-    DeadLetter,
     ProcessResult,
     RawMessage,
     failed_message_result,
 )
 from streams.processing.sentiment import SentimentScorer
 from streams.settings import Settings
-from streams.sinks.warehouse import ChdbWarehouse, Rows, Warehouse, WarehouseError, connect
+from streams.sinks.warehouse import ChdbWarehouse, Rows, Warehouse, WarehouseError
 from streams.web.admin import AdminServer, health_routes
 from streams.web.admin_token import admin_token
 from streams.web.edge import Edge
 from streams.web.readonly_sql import Limits, QueryRefused, run_read_only
 from streams.worker.health import Health
+from streams.worker.messages import dead_letter_from_message, message_timestamp, raw_message
+from streams.worker.progress import Freshness, Progress
+from streams.worker.sink import WarehouseSink
 from streams.worker.state import BatchState, TableStore
 
 log = logging.getLogger("rapport.worker")
@@ -88,123 +85,6 @@ ROCKSDB_OPTIONS = {
 }
 
 
-@dataclass
-class Progress:
-    """Counters since the worker started (for `rapport up --exit-when-drained` and operators)."""
-
-    raw_messages: int = 0
-    records: int = 0
-    replay_records: int = 0  # records of replayed files (jsonl, twcs)
-    replay_interactions: int = 0  # interactions made from those records (the rest were dead-lettered)
-    webhook_messages: int = 0  # raw messages of the webhook formats processed
-    edge_messages: int = 0  # raw messages the webhook edge produced (see streams/web/edge.py)
-    edge_requests: int = 0
-    edge_rejected: int = 0
-    interactions_out: int = 0
-    dead_letters_out: int = 0
-    interactions_stored: int = 0
-    responses_stored: int = 0
-    dead_letters_stored: int = 0
-    warehouse_errors: int = 0
-
-    @property
-    def settled(self) -> bool:
-        """Everything produced is stored, and every raw message the edge produced was processed (the
-        counters alone; :meth:`Rapport.progress_report` also requires a healthy worker)."""
-        return (
-            self.interactions_stored >= self.interactions_out
-            and self.dead_letters_stored >= self.dead_letters_out
-            and self.webhook_messages >= self.edge_messages
-        )
-
-
-class Freshness:
-    """Produce-to-queryable latency of recent events: from the raw message's Kafka timestamp to the
-    moment its rows were inserted into ClickHouse. Kept for the last ``window`` stored messages, each
-    weighted by its number of events."""
-
-    def __init__(self, window: int = 20_000) -> None:
-        self.samples: deque[tuple[float, int]] = deque(maxlen=window)
-
-    def add(self, seconds: float, events: int) -> None:
-        self.samples.append((max(0.0, seconds), events))
-
-    def clear(self) -> None:
-        self.samples.clear()
-
-    def percentile(self, q: float) -> float | None:
-        """The smallest latency that at least ``q`` of the events did not exceed."""
-        if not self.samples:
-            return None
-        ordered = sorted(self.samples)
-        total = sum(n for _, n in ordered)
-        seen = 0
-        for seconds, n in ordered:
-            seen += n
-            if seen >= q * total:
-                return seconds
-        return ordered[-1][0]
-
-    def summary(self) -> dict[str, float | None]:
-        p50, p99 = self.percentile(0.5), self.percentile(0.99)
-        return {
-            "freshness_p50_ms": None if p50 is None else round(p50 * 1000, 1),
-            "freshness_p99_ms": None if p99 is None else round(p99 * 1000, 1),
-            "freshness_events": sum(n for _, n in self.samples),
-        }
-
-
-def _headers(message: Any) -> dict[str, bytes]:
-    headers = message.headers or {}
-    items = headers.items() if isinstance(headers, dict) else headers
-    return {k: (v if isinstance(v, bytes) else str(v).encode()) for k, v in items}
-
-
-def raw_message(event: Any) -> RawMessage:
-    message = event.message
-    headers = _headers(message)
-    context = None
-    if HEADER_CONTEXT in headers:
-        try:
-            context = orjson.loads(headers[HEADER_CONTEXT])
-        except orjson.JSONDecodeError:
-            context = None  # every record is then rejected with "context: missing or malformed"
-    key = message.key.decode("utf-8", errors="replace") if isinstance(message.key, bytes) else ""
-    brand_filter = headers[HEADER_BRAND].decode("utf-8", errors="replace") if HEADER_BRAND in headers else None
-    return RawMessage(
-        payload=message.value if isinstance(message.value, bytes) else b"",
-        format=headers.get(HEADER_FORMAT, b"").decode("utf-8", errors="replace"),
-        key=key,
-        context=context,
-        brand_filter=brand_filter,
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-    )
-
-
-def _timestamp(event: Any) -> float | None:
-    """The Kafka CreateTime of the event's message in seconds (None when the message has none)."""
-    stamp = event.message.timestamp
-    return stamp if isinstance(stamp, int | float) else None
-
-
-def dead_letter_from_message(message: Any) -> DeadLetter:
-    headers = _headers(message)
-    topic, partition, offset, index = ([*headers.get("rapport-source", b"///").decode().split("/"), "", "", ""])[:4]
-    return DeadLetter(
-        reason=headers.get("rapport-reason", b"").decode("utf-8", errors="replace"),
-        format=headers.get(HEADER_FORMAT, b"").decode("utf-8", errors="replace"),
-        original=message.value or b"",
-        brand=headers.get("rapport-brand", b"").decode("utf-8", errors="replace"),
-        source_topic=topic,
-        source_partition=int(partition or 0),
-        source_offset=int(offset or 0),
-        record_index=int(index or 0),
-        received_at=int(headers.get("rapport-received-at", b"0") or 0),
-    )
-
-
 class Rapport:
     """Builds the Faust app for ``settings``; attributes are the app's topics, tables and agents."""
 
@@ -215,11 +95,10 @@ class Rapport:
         self.scorer = SentimentScorer()
         self.brands = BrandDirectory.from_file(settings.brands_file) if settings.brands_file else EMPTY_DIRECTORY
         self.options = Options(history_max_events=settings.history_max_events, brands=self.brands)
-        self._warehouse = warehouse
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-warehouse")
         # operators' queries wait for chdb's lock in their own thread, never in the sink's queue
         self._admin_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-admin-sql")
         self.health = Health()
+        self.sink = WarehouseSink(settings, self.health, self.progress, warehouse)
         self.admin_listening = False  # the admin listener starts with the app's services, after recovery
         #: called once with the reason when the worker cannot go on; `rapport worker` stops on it (exit 1)
         self.on_fatal: Callable[[str], None] = lambda reason: None
@@ -454,75 +333,12 @@ class Rapport:
             return 400, f"{exc}\n"
         return 200, text
 
-    # --- warehouse -----------------------------------------------------------------------------
-
-    @property
-    def warehouse(self) -> Warehouse:
-        if self._warehouse is None:
-            self._warehouse = connect(self.settings.warehouse_url)
-            migrate(self._warehouse)
-        return self._warehouse
-
-    async def _in_warehouse_thread(self, fn: Any, *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await asyncio.shield(loop.run_in_executor(self._executor, fn, *args))
-
-    async def store(self, batches: Batches | Callable[[], Batches]) -> None:
-        """Insert the batches, retrying until the warehouse accepts them (nothing is acked before).
-
-        ``batches`` may be a function that makes them: it runs once, in the warehouse thread, so the
-        decoding of a batch and its insert are one step with no await in between."""
-        made: list[Batches] = []
-
-        def insert_all() -> None:
-            if not made:
-                made.append(batches() if callable(batches) else batches)
-            for table, rows in made[0]:
-                for start in range(0, len(rows), self.settings.sink_batch_size):
-                    self.warehouse.insert(table, rows[start : start + self.settings.sink_batch_size])
-
-        def failed(exc: BaseException) -> bool:  # worth another attempt?
-            if not isinstance(exc, WarehouseError):
-                return False
-            self.progress.warehouse_errors += 1
-            self.health.warehouse.failed(str(exc))
-            return not exc.permanent and not self.health.stopping
-
-        s = self.settings
-        try:
-            # the server client reconnects by itself; rows already stored by a half-done batch are stored
-            # again, and the ReplacingMergeTree tables drop the copies
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception(failed),
-                wait=wait_exponential(multiplier=s.sink_retry_seconds, max=max(s.sink_retry_seconds, 10.0)),
-                sleep=self._sleep_unless_stopping,
-                reraise=True,
-                before_sleep=lambda state: log.error(
-                    "warehouse insert failed, retrying in %.1fs: %s",
-                    state.upcoming_sleep,
-                    state.outcome.exception() if state.outcome else "",
-                ),
-            ):
-                with attempt:
-                    await self._in_warehouse_thread(insert_all)
-        except WarehouseError as exc:
-            if exc.permanent:  # e.g. a table dropped by hand: retrying cannot help; a restart migrates
-                raise WarehouseError(f"warehouse: {exc} (`rapport migrate` recreates missing tables)") from exc
-            # stopping: nothing is acknowledged, the batch stays in Kafka for the next run
-            raise WarehouseError(f"stopped before the warehouse accepted a batch: {exc}") from exc
-        self.health.warehouse.ok()
-
-    async def _sleep_unless_stopping(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while not self.health.stopping and time.monotonic() < deadline:
-            await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
-
     # --- agents --------------------------------------------------------------------------------
 
     async def _process(self, stream: Any) -> Any:
         s = self.settings
         async for events in stream.take_events(s.process_batch_messages, within=s.process_batch_seconds):
-            yield await self.process_batch([(raw_message(event), _timestamp(event)) for event in events])
+            yield await self.process_batch([(raw_message(event), message_timestamp(event)) for event in events])
 
     async def process_batch(self, messages: Sequence[tuple[RawMessage, float | None]]) -> int:
         """Process raw messages (with their Kafka timestamps) and return once everything they produce
@@ -585,7 +401,7 @@ class Rapport:
 
     async def _sink(self, stream: Any) -> Any:
         async for values in stream.take(self.settings.sink_batch_messages, within=self.settings.sink_batch_seconds):
-            batch = await self._store_enriched(values)
+            batch = await self.sink.store_enriched(values)
             stored_at = time.time()
             for produced_at, count in zip(batch.produced_at, batch.interaction_counts, strict=True):
                 if produced_at is not None and count:
@@ -594,22 +410,12 @@ class Rapport:
             self.progress.responses_stored += batch.responses.num_rows
             yield batch.interactions.num_rows
 
-    async def _store_enriched(self, values: list[bytes]) -> EnrichedBatch:
-        decoded: list[EnrichedBatch] = []
-
-        def decode() -> Batches:  # in the warehouse thread: Arrow's JSON reader runs without the GIL
-            decoded.append(decode_enriched_batch(values))
-            return [(INTERACTIONS, decoded[0].interactions), (RESPONSES, decoded[0].responses)]
-
-        await self.store(decode)
-        return decoded[0]
-
     async def _dead_letter_sink(self, stream: Any) -> Any:
         async for events in stream.take_events(
             self.settings.sink_batch_messages, within=self.settings.sink_batch_seconds
         ):
             rows = [dead_letter_from_message(e.message).row() for e in events]
-            await self.store([(DEAD_LETTERS, rows)])
+            await self.sink.store([(DEAD_LETTERS, rows)])
             self.progress.dead_letters_stored += len(rows)
             yield len(rows)
 
@@ -627,8 +433,10 @@ class Rapport:
             for method, path, handler in self.edge.routes():
                 router.add_route(method, path, handler)
 
+    @property
+    def warehouse(self) -> Warehouse:
+        return self.sink.warehouse
+
     def close(self) -> None:
         self._admin_executor.shutdown(wait=True)
-        self._executor.shutdown(wait=True)
-        if self._warehouse is not None:
-            self._warehouse.close()
+        self.sink.close()

@@ -21,6 +21,7 @@ import orjson
 import pytest
 
 import streams.worker.app
+import streams.worker.sink
 from schemas.contract import Table
 from streams.processing.history import remembered
 from streams.processing.pipeline import DictState, decode_enriched, encode_enriched, process_message
@@ -405,7 +406,7 @@ def test_sink_retries_a_failing_warehouse_and_inserts_exactly_once(
         connects.append(url)
         return warehouse
 
-    monkeypatch.setattr(streams.worker.app, "connect", connect)
+    monkeypatch.setattr(streams.worker.sink, "connect", connect)
     value = enriched_value(event("x:1"), reply_to("x:1", "x:2"))
 
     async def scenario() -> None:

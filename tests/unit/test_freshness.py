@@ -7,7 +7,7 @@ import statistics
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.worker.app import Freshness
+from streams.worker.progress import Freshness
 
 
 def test_percentiles_are_weighted_by_events() -> None:

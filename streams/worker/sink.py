@@ -1,0 +1,120 @@
+"""The ClickHouse side of the worker: inserts in one warehouse thread, retried until stored.
+
+- Inserts run in a thread of their own (chdb releases the GIL), shielded so a batch in flight finishes
+  when the worker stops; nothing is acknowledged to Kafka before it is stored.
+- A failing warehouse is retried with capped exponential back-off (``tenacity``); an error that retrying
+  cannot mend (a missing table) or a stop requested meanwhile ends the retries with the reason, and the
+  worker then exits without acknowledging the batch (``Rapport.fail``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
+
+from schemas.contract import INTERACTIONS, RESPONSES, Table
+from schemas.migrate import migrate
+from streams.processing.pipeline import EnrichedBatch, decode_enriched_batch
+from streams.settings import Settings
+from streams.sinks.warehouse import Rows, Warehouse, WarehouseError, connect
+from streams.worker.health import Health
+from streams.worker.progress import Progress
+
+log = logging.getLogger("rapport.worker")
+
+Batches = Sequence[tuple[Table, Rows]]
+
+
+class WarehouseSink:
+    """Stores batches of rows into the warehouse of ``settings`` (opened and migrated on first use)."""
+
+    def __init__(self, settings: Settings, health: Health, progress: Progress, warehouse: Warehouse | None) -> None:
+        self.settings = settings
+        self.health = health
+        self.progress = progress
+        self._warehouse = warehouse
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-warehouse")
+
+    @property
+    def warehouse(self) -> Warehouse:
+        if self._warehouse is None:
+            self._warehouse = connect(self.settings.warehouse_url)
+            migrate(self._warehouse)
+        return self._warehouse
+
+    async def in_thread(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await asyncio.shield(loop.run_in_executor(self._executor, fn, *args))
+
+    async def store(self, batches: Batches | Callable[[], Batches]) -> None:
+        """Insert the batches, retrying until the warehouse accepts them (nothing is acked before).
+
+        ``batches`` may be a function that makes them: it runs once, in the warehouse thread, so the
+        decoding of a batch and its insert are one step with no await in between."""
+        made: list[Batches] = []
+
+        def insert_all() -> None:
+            if not made:
+                made.append(batches() if callable(batches) else batches)
+            for table, rows in made[0]:
+                for start in range(0, len(rows), self.settings.sink_batch_size):
+                    self.warehouse.insert(table, rows[start : start + self.settings.sink_batch_size])
+
+        def failed(exc: BaseException) -> bool:  # worth another attempt?
+            if not isinstance(exc, WarehouseError):
+                return False
+            self.progress.warehouse_errors += 1
+            self.health.warehouse.failed(str(exc))
+            return not exc.permanent and not self.health.stopping
+
+        s = self.settings
+        try:
+            # the server client reconnects by itself; rows already stored by a half-done batch are stored
+            # again, and the ReplacingMergeTree tables drop the copies
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(failed),
+                wait=wait_exponential(multiplier=s.sink_retry_seconds, max=max(s.sink_retry_seconds, 10.0)),
+                sleep=self.sleep_unless_stopping,
+                reraise=True,
+                before_sleep=lambda state: log.error(
+                    "warehouse insert failed, retrying in %.1fs: %s",
+                    state.upcoming_sleep,
+                    state.outcome.exception() if state.outcome else "",
+                ),
+            ):
+                with attempt:
+                    await self.in_thread(insert_all)
+        except WarehouseError as exc:
+            if exc.permanent:  # e.g. a table dropped by hand: retrying cannot help; a restart migrates
+                raise WarehouseError(f"warehouse: {exc} (`rapport migrate` recreates missing tables)") from exc
+            # stopping: nothing is acknowledged, the batch stays in Kafka for the next run
+            raise WarehouseError(f"stopped before the warehouse accepted a batch: {exc}") from exc
+        self.health.warehouse.ok()
+
+    async def sleep_unless_stopping(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.health.stopping and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+    async def store_enriched(self, values: list[bytes]) -> EnrichedBatch:
+        """Decode enriched messages and store their rows, as one step in the warehouse thread (Arrow's
+        JSON reader runs without the GIL, and there is no await between decoding and inserting)."""
+        decoded: list[EnrichedBatch] = []
+
+        def decode() -> Batches:
+            decoded.append(decode_enriched_batch(values))
+            return [(INTERACTIONS, decoded[0].interactions), (RESPONSES, decoded[0].responses)]
+
+        await self.store(decode)
+        return decoded[0]
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        if self._warehouse is not None:
+            self._warehouse.close()
