@@ -21,8 +21,8 @@ class Settings(BaseSettings):
     )
     clickhouse_url: str = Field(
         default="",
-        description="chdb://PATH (embedded) or clickhouse://HOST:PORT/DB (server). "
-        "Empty: chdb under DATA_DIR/clickhouse.",
+        description="chdb://PATH (embedded) or clickhouse://HOST:PORT/DB[?http_port=8123] (server: native protocol, "
+        "and its HTTP port for text results). Empty: chdb under DATA_DIR/clickhouse.",
     )
 
     # --- topics --------------------------------------------------------------------------------
