@@ -20,8 +20,8 @@ import orjson
 import yaml
 
 from streams.local.demo import PERSONAS
+from streams.processing.platforms.signatures import meta_signature, x_signature
 from streams.settings import Settings
-from streams.web.edge import meta_signature, x_signature
 
 
 def demo_accounts() -> dict[str, dict[str, list[str]]]:

@@ -23,22 +23,15 @@ from pydantic import ValidationError
 from schemas.contract import INTERACTIONS, RESPONSES, arrow_struct
 from schemas.interaction import Interaction, describe_validation_error
 from streams.processing import history, replies, twcs
-from streams.processing.platforms import EMPTY_DIRECTORY, BrandDirectory, Parsed, canonical, meta, x
+from streams.processing.platforms import EMPTY_DIRECTORY, WEBHOOK_PLATFORMS, BrandDirectory
 from streams.processing.records import (
     FORMATS,
-    WEBHOOK_FORMATS,
     DeadLetter,
     ProcessResult,
     RawMessage,
     split_csv_records,
     split_lines,
 )
-
-PLATFORM_PARSERS: dict[str, Callable[[bytes, BrandDirectory], list[Parsed]]] = {
-    "x": x.parse,
-    "meta": meta.parse,
-    "events": canonical.parse,
-}
 
 HISTORY, THREADS, CONVERSATIONS = "customer_history", "reply_threads", "conversation_roots"
 STATE_TABLES = (HISTORY, THREADS, CONVERSATIONS)
@@ -93,12 +86,12 @@ def parse_records(
                 yield index, record, twcs.to_interaction(fields, context)
             except twcs.RecordError as exc:
                 yield index, record, str(exc)
-    elif message.format in PLATFORM_PARSERS:
-        for index, parsed in enumerate(PLATFORM_PARSERS[message.format](message.payload, brands)):
+    elif message.format in WEBHOOK_PLATFORMS:
+        for index, parsed in enumerate(WEBHOOK_PLATFORMS[message.format].parse(message.payload, brands)):
             if message.brand_filter is None or parsed.brand == message.brand_filter:
                 yield index, parsed.original, parsed.result
     else:
-        known = ", ".join(FORMATS + WEBHOOK_FORMATS)
+        known = ", ".join(FORMATS + tuple(WEBHOOK_PLATFORMS))
         yield 0, message.payload, f"format: unknown input format {message.format!r} (expected one of {known})"
 
 

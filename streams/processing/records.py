@@ -19,8 +19,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.processing.platforms import WEBHOOK_PLATFORMS
+
 FORMATS = ("jsonl", "twcs")  # files that can be replayed
-WEBHOOK_FORMATS = ("x", "meta", "events")  # bodies stored verbatim by the webhook edge
+
+
+def is_webhook_format(fmt: str) -> bool:
+    """A body stored verbatim by the webhook edge: the format of a registered platform."""
+    return fmt in WEBHOOK_PLATFORMS
+
+
 HEADER_FORMAT = "rapport-format"
 HEADER_CONTEXT = "rapport-context"
 HEADER_BRAND = "rapport-brand"  # webhook copies: only this brand's events are parsed from the body

@@ -36,84 +36,20 @@ What a platform can rely on:
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import logging
-import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from types import ModuleType
 
 from aiohttp import web
 
-from streams.processing.platforms import BrandDirectory
+from streams.processing.platforms import WEBHOOK_PLATFORMS, BrandDirectory, Secrets, WebhookPlatform
 from streams.processing.records import HEADER_BRAND, HEADER_FORMAT, HEADER_RECEIVED_AT
 
 log = logging.getLogger("rapport.edge")
 
 #: publish(key, value, headers) returns once the broker acknowledged the message.
 Publish = Callable[[bytes, bytes, list[tuple[str, bytes]]], Awaitable[None]]
-
-
-# --- signatures (pure) ------------------------------------------------------------------------------
-
-#: The only CRC tokens signed. X's CRC answer is the same HMAC as its delivery signature, so signing any
-#: text would sign forged deliveries; an opaque token of this alphabet can never be a JSON object or
-#: array (no ``{``, ``[``, ``"``, ``:``, ``,`` or whitespace), so its signature never verifies an event.
-CRC_TOKEN = re.compile(r"[A-Za-z0-9_\-=+/.]{1,128}")
-
-
-def crc_token_allowed(token: str) -> bool:
-    """True for a token the CRC answer may sign: 1 to 128 characters of ``A-Z a-z 0-9 _ - = + / .``."""
-    return CRC_TOKEN.fullmatch(token) is not None
-
-
-def x_signature(secret: str, payload: bytes) -> str:
-    """X's signature of a body or CRC token: ``sha256=`` + base64(HMAC-SHA256(consumer secret, payload))."""
-    digest = hmac.new(secret.encode(), payload, hashlib.sha256).digest()
-    return "sha256=" + base64.b64encode(digest).decode()
-
-
-def meta_signature(secret: str, payload: bytes) -> str:
-    """Meta's ``X-Hub-Signature-256``: ``sha256=`` + hex(HMAC-SHA256(app secret, body))."""
-    return "sha256=" + hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
-
-
-def signature_matches(
-    sign: Callable[[str, bytes], str], secrets: Sequence[str], header: str | None, body: bytes
-) -> bool:
-    """True when ``header`` is the signature of ``body`` under any of ``secrets`` (constant time per secret)."""
-    if not header or not secrets:
-        return False
-    given = _comparable(header.strip())
-    matched = False
-    for secret in secrets:  # no early exit: the time does not tell which secret matched
-        matched |= hmac.compare_digest(_comparable(sign(secret, body)), given)
-    return matched
-
-
-def token_matches(tokens: Sequence[str], given: str | None) -> bool:
-    """True when ``given`` equals one of ``tokens`` (constant time per token; any text, even undecodable)."""
-    if not given or not tokens:
-        return False
-    wanted = _comparable(given)
-    matched = False
-    for token in tokens:
-        matched |= hmac.compare_digest(_comparable(token), wanted)
-    return matched
-
-
-def _comparable(text: str) -> bytes:
-    """``text`` as bytes for ``hmac.compare_digest``, whatever it holds.
-
-    aiohttp decodes header bytes that are not UTF-8 into lone surrogates (``surrogateescape``), on which
-    a plain ``.encode()`` raises (a 500 with a traceback, instead of a 401). ``surrogatepass``
-    encodes every str, and two strs give the same bytes only when they are equal: the comparison stays
-    exact, and ``compare_digest`` on bytes takes any byte (on str it refuses non-ASCII).
-    """
-    return text.encode("utf-8", "surrogatepass")
 
 
 # --- the edge ---------------------------------------------------------------------------------------
@@ -129,10 +65,10 @@ class EdgeCounters:
 
 @dataclass
 class Edge:
-    x_secrets: Sequence[str]
-    meta_secrets: Sequence[str]
-    meta_verify_tokens: Sequence[str]
-    events_tokens: Sequence[str]
+    """The webhook routes of every registered platform (``streams.processing.platforms.WEBHOOK_PLATFORMS``):
+    ``GET /webhooks/<name>`` for its handshake, ``POST /webhooks/<name>`` for its deliveries."""
+
+    secrets: Secrets  # the values of each platform's secret settings, by setting name
     brands: BrandDirectory
     publish: Publish
     max_bytes: int = 1024 * 1024
@@ -140,97 +76,53 @@ class Edge:
     counters: EdgeCounters = field(default_factory=EdgeCounters)
 
     def routes(self) -> list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]]:
-        return [
-            ("GET", "/webhooks/x", self.x_crc),
-            ("POST", "/webhooks/x", self.x_post),
-            ("GET", "/webhooks/meta", self.meta_verify),
-            ("POST", "/webhooks/meta", self.meta_post),
-            ("POST", "/webhooks/events", self.events_post),
-        ]
+        out: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = []
+        for platform in WEBHOOK_PLATFORMS.values():
+            path = f"/webhooks/{platform.name}"
+            if platform.handshake is not None:
+                out.append(("GET", path, self._handshake_handler(platform)))
+            out.append(("POST", path, self._delivery_handler(platform)))
+        return out
 
-    # --- verification handshakes ---
+    def _handshake_handler(self, platform: WebhookPlatform) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handshake(request: web.Request) -> web.StreamResponse:
+            assert platform.handshake is not None
+            status, answer = platform.handshake(self.secrets, request.query)
+            if isinstance(answer, dict):
+                return web.json_response(answer, status=status)
+            return web.Response(text=answer, status=status, content_type="text/plain")
 
-    async def x_crc(self, request: web.Request) -> web.StreamResponse:
-        token = request.query.get("crc_token")
-        if not token:
-            return _error(400, "crc_token is required")
-        if not crc_token_allowed(token):  # never sign what could be a delivery body: see CRC_TOKEN
-            return _error(400, "crc_token must be 1 to 128 characters of A-Z a-z 0-9 _ - = + / .")
-        if not self.x_secrets:
-            return _error(503, "X webhooks are not configured (RAPPORT_X_CONSUMER_SECRET)")
-        # the CRC is answered with the current (first) secret
-        return web.json_response({"response_token": x_signature(self.x_secrets[0], token.encode())})
+        return handshake
 
-    async def meta_verify(self, request: web.Request) -> web.StreamResponse:
-        if request.query.get("hub.mode") != "subscribe" or not token_matches(
-            self.meta_verify_tokens, request.query.get("hub.verify_token")
-        ):
-            return _error(403, "verification failed")
-        return web.Response(text=request.query.get("hub.challenge", ""), content_type="text/plain")
+    def _delivery_handler(self, platform: WebhookPlatform) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def deliver(request: web.Request) -> web.StreamResponse:
+            return await self._deliver(request, platform)
 
-    # --- deliveries ---
+        return deliver
 
-    async def x_post(self, request: web.Request) -> web.StreamResponse:
-        from streams.processing.platforms import x
-
-        return await self._deliver(
-            request,
-            "x",
-            x,
-            # X delivers JSON objects. Anything else is refused before the signature is looked at: a CRC
-            # token (which the CRC answer signs) can be a bare JSON scalar such as 123, never an object
-            lambda body: (
-                body.lstrip()[:1] == b"{"
-                and signature_matches(
-                    x_signature, self.x_secrets, request.headers.get("x-twitter-webhooks-signature"), body
-                )
-            ),
-        )
-
-    async def meta_post(self, request: web.Request) -> web.StreamResponse:
-        from streams.processing.platforms import meta
-
-        return await self._deliver(
-            request,
-            "meta",
-            meta,
-            lambda body: signature_matches(
-                meta_signature, self.meta_secrets, request.headers.get("x-hub-signature-256"), body
-            ),
-        )
-
-    async def events_post(self, request: web.Request) -> web.StreamResponse:
-        from streams.processing.platforms import canonical
-
-        auth = request.headers.get("authorization", "")
-        bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
-        return await self._deliver(request, "events", canonical, lambda body: token_matches(self.events_tokens, bearer))
-
-    async def _deliver(
-        self, request: web.Request, fmt: str, parser: ModuleType, verified: Callable[[bytes], bool]
-    ) -> web.StreamResponse:
+    async def _deliver(self, request: web.Request, platform: WebhookPlatform) -> web.StreamResponse:
         self.counters.requests += 1
         response = await self._check_and_read(request)
         if isinstance(response, web.StreamResponse):
             self.counters.rejected += 1
             return response
         body = response
-        if not verified(body):
+        if not platform.signed(self.secrets, request.headers, body):
             self.counters.rejected += 1
             return _error(401, "missing or invalid signature")
-        keys: set[str] = parser.brands_in(body, self.brands)
+        keys: set[str] = platform.brands_in(body, self.brands)
         received = str(int(time.time() * 1000)).encode()
         try:
             for brand in sorted(keys) or [""]:
                 headers = [
-                    (HEADER_FORMAT, fmt.encode()),
+                    (HEADER_FORMAT, platform.name.encode()),
                     (HEADER_BRAND, brand.encode()),
                     (HEADER_RECEIVED_AT, received),
                 ]
                 await self.publish(brand.encode(), body, headers)
                 self.counters.messages += 1
         except Exception as exc:  # the platform will retry: nothing was acknowledged to it
-            log.error("could not store a %s webhook in Kafka: %s", fmt, exc)
+            log.error("could not store a %s webhook in Kafka: %s", platform.name, exc)
             return _error(503, "temporarily unable to store the event; retry later")
         self.counters.accepted += 1
         return web.json_response({"accepted": True})

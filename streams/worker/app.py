@@ -45,12 +45,12 @@ from streams.processing.pipeline import (
     encode_enriched,
     process_message,
 )
-from streams.processing.platforms import EMPTY_DIRECTORY, BrandDirectory
+from streams.processing.platforms import EMPTY_DIRECTORY, BrandDirectory, secret_settings
 from streams.processing.records import (
-    WEBHOOK_FORMATS,
     ProcessResult,
     RawMessage,
     failed_message_result,
+    is_webhook_format,
 )
 from streams.processing.sentiment import SentimentScorer
 from streams.settings import Settings
@@ -178,10 +178,7 @@ class Rapport:
             stopping=lambda: self.health.stopping,
         )
         self.edge = Edge(
-            x_secrets=s.secret_list("x_consumer_secret"),
-            meta_secrets=s.secret_list("meta_app_secret"),
-            meta_verify_tokens=s.secret_list("meta_verify_token"),
-            events_tokens=s.secret_list("events_token"),
+            secrets={name: s.secret_list(name) for name in secret_settings()},
             brands=self.brands,
             publish=self.producer.publish,
             max_bytes=s.webhook_max_bytes,
@@ -390,7 +387,7 @@ class Rapport:
         for message, result in results:
             self.progress.raw_messages += 1
             self.progress.records += result.records
-            if message.format in WEBHOOK_FORMATS:
+            if is_webhook_format(message.format):
                 self.progress.webhook_messages += 1
             else:
                 self.progress.replay_records += result.records

@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.processing.platforms import BrandDirectory
-from streams.web.edge import Edge, build_app, meta_signature, x_signature
+from streams.processing.platforms.signatures import meta_signature, x_signature
+from streams.web.edge import Edge, build_app
 from tests.support.aiohttp_server import serve
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
@@ -67,7 +68,13 @@ class Server:
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     recorder = Recorder()
-    edge = Edge(X_SECRETS, META_SECRETS, ("verify-me",), TOKENS, BRANDS, recorder.publish, max_bytes=64 * 1024)
+    secrets = {
+        "x_consumer_secret": X_SECRETS,
+        "meta_app_secret": META_SECRETS,
+        "meta_verify_token": ("verify-me",),
+        "events_token": TOKENS,
+    }
+    edge = Edge(secrets, BRANDS, recorder.publish, max_bytes=64 * 1024)
     with serve(build_app(edge)) as port:
         yield Server(port, recorder)
 

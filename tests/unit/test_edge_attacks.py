@@ -31,7 +31,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.processing.platforms import BrandDirectory
-from streams.web.edge import Edge, build_app, signature_matches, token_matches, x_signature
+from streams.processing.platforms.signatures import signature_matches, token_matches, x_signature
+from streams.web.edge import Edge, build_app
 from tests.support.aiohttp_server import serve
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
@@ -62,10 +63,12 @@ class Server:
 
 def _edge(recorder: Recorder) -> Edge:
     return Edge(
-        (X_SECRET,),
-        (META_SECRET,),
-        (VERIFY_TOKEN,),
-        (EVENTS_TOKEN,),
+        {
+            "x_consumer_secret": (X_SECRET,),
+            "meta_app_secret": (META_SECRET,),
+            "meta_verify_token": (VERIFY_TOKEN,),
+            "events_token": (EVENTS_TOKEN,),
+        },
         BRANDS,
         recorder.publish,
         max_bytes=64 * 1024,

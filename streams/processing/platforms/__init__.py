@@ -1,5 +1,13 @@
 """Platform webhook payloads → canonical ``Interaction``s (pure; no HTTP, no Kafka).
 
+**A platform is one module and one registration.** Its module (``x.py``, ``meta.py``, ``canonical.py``)
+holds its parser, its brand lookup, its signature check and its verification handshake, and hands them
+to :func:`register` as one :class:`WebhookPlatform`; the import line at the end of this file loads it.
+From that registration the edge serves ``/webhooks/<name>`` (``streams/web/edge.py``), the worker parses
+raw messages of that format (``streams/processing/pipeline.py``) and lists it among the webhook formats
+(``streams/processing/records.py``). Its secrets are ``RAPPORT_*`` settings (``streams/settings.py``
+declares each field; the registration names the ones it reads).
+
 A webhook body is kept verbatim in the raw topic; these parsers run in the worker. Each returns one
 :class:`Parsed` per event found in the body: the brand it belongs to (``""`` when the platform account is
 not in the brands file) and either an ``Interaction`` or the reason it was rejected, with the event's
@@ -8,7 +16,7 @@ own bytes (the event object re-serialised; the whole body when it does not parse
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,3 +106,42 @@ class BrandDirectory:
 
 
 EMPTY_DIRECTORY = BrandDirectory({})
+
+
+# --- webhook platforms ------------------------------------------------------------------------------
+
+#: The values of the secret settings, by setting name (``{"x_consumer_secret": ["s1", "s0"], …}``).
+Secrets = Mapping[str, Sequence[str]]
+#: An HTTP answer of a handshake: the status and a JSON object (a dict) or a plain text (a str).
+Answer = tuple[int, dict[str, Any] | str]
+
+
+@dataclass(frozen=True)
+class WebhookPlatform:
+    """Everything Rapport knows of one webhook source (see the module's docstring)."""
+
+    name: str  # the raw messages' format and the edge's path, /webhooks/<name>
+    parse: Callable[[bytes, BrandDirectory], list[Parsed]]
+    brands_in: Callable[[bytes, BrandDirectory], set[str]]
+    settings: tuple[str, ...]  # the secret settings it reads (fields of streams.settings.Settings)
+    signed: Callable[[Secrets, Mapping[str, str], bytes], bool]  # (secrets, request headers, body) → verified?
+    handshake: Callable[[Secrets, Mapping[str, str]], Answer] | None = None  # GET /webhooks/<name>: query → answer
+
+
+WEBHOOK_PLATFORMS: dict[str, WebhookPlatform] = {}
+
+
+def register(platform: WebhookPlatform) -> WebhookPlatform:
+    if platform.name in WEBHOOK_PLATFORMS:
+        raise ValueError(f"webhook platform {platform.name!r} registered twice")
+    WEBHOOK_PLATFORMS[platform.name] = platform
+    return platform
+
+
+def secret_settings() -> tuple[str, ...]:
+    """Every secret setting a registered platform reads, once each."""
+    return tuple(dict.fromkeys(name for p in WEBHOOK_PLATFORMS.values() for name in p.settings))
+
+
+# the registrations: each module calls register() when it is imported
+from streams.processing.platforms import x, meta, canonical  # noqa: E402, F401, I001 - order = route order

@@ -11,13 +11,15 @@ every brand is accepted. A rejected element keeps the brand it claims when that 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from schemas.interaction import Interaction, describe_validation_error
-from streams.processing.platforms import BrandDirectory, Parsed
+from streams.processing.platforms import BrandDirectory, Parsed, Secrets, WebhookPlatform, register
 from streams.processing.platforms.common import Convert, FieldError, Pending, brands_with, load_json, parse_with, shown
+from streams.processing.platforms.signatures import token_matches
 
 # --- canonical format ------------------------------------------------------------------------------
 
@@ -69,3 +71,16 @@ def _validator(item: Any, path: str, brands: BrandDirectory) -> Convert:
         return event
 
     return convert
+
+
+# --- the webhook: bearer token ----------------------------------------------------------------------
+
+
+def signed(secrets: Secrets, headers: Mapping[str, str], body: bytes) -> bool:
+    """``Authorization: Bearer <token>`` with a configured ``RAPPORT_EVENTS_TOKEN``."""
+    auth = headers.get("authorization", "")
+    bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+    return token_matches(secrets.get("events_token", ()), bearer)
+
+
+WEBHOOK = register(WebhookPlatform("events", parse, brands_in, ("events_token",), signed))

@@ -60,12 +60,13 @@ the Graph API (``GET /{ig-user-id}?fields=mentioned_comment…``), which a pure 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from schemas.interaction import Interaction
-from streams.processing.platforms import BrandDirectory, Parsed
+from streams.processing.platforms import Answer, BrandDirectory, Parsed, Secrets, WebhookPlatform, register
 from streams.processing.platforms.common import (
     Convert,
     FieldError,
@@ -82,6 +83,7 @@ from streams.processing.platforms.common import (
     rejected,
     shown,
 )
+from streams.processing.platforms.signatures import meta_signature, signature_matches, token_matches
 
 #: ``object`` of the notification → Rapport platform.
 PLATFORMS = {"page": "facebook", "instagram": "instagram"}
@@ -302,3 +304,26 @@ def meta_time(value: Any, path: str) -> datetime:
     number = int(value) if isinstance(value, str) else value
     milliseconds = isinstance(number, int | float) and not isinstance(number, bool) and abs(number) >= 1e11
     return from_unix(value, path, unit=1000 if milliseconds else 1)
+
+
+# --- the webhook: signature and subscription check --------------------------------------------------
+
+
+def signed(secrets: Secrets, headers: Mapping[str, str], body: bytes) -> bool:
+    """``X-Hub-Signature-256`` is the body's hex HMAC under an app secret."""
+    header = headers.get("x-hub-signature-256")
+    return signature_matches(meta_signature, secrets.get("meta_app_secret", ()), header, body)
+
+
+def verify_subscription(secrets: Secrets, query: Mapping[str, str]) -> Answer:
+    """``GET /webhooks/meta?hub.mode=subscribe&hub.verify_token=V&hub.challenge=C`` → ``C`` when V is a
+    configured verify token, else 403."""
+    token = query.get("hub.verify_token")
+    if query.get("hub.mode") != "subscribe" or not token_matches(secrets.get("meta_verify_token", ()), token):
+        return 403, {"error": "verification failed"}
+    return 200, query.get("hub.challenge", "")
+
+
+WEBHOOK = register(
+    WebhookPlatform("meta", parse, brands_in, ("meta_app_secret", "meta_verify_token"), signed, verify_subscription)
+)

@@ -85,11 +85,12 @@ XAA post is the whole envelope (``includes`` is needed to re-read it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from schemas.interaction import Interaction
-from streams.processing.platforms import BrandDirectory, Parsed
+from streams.processing.platforms import Answer, BrandDirectory, Parsed, Secrets, WebhookPlatform, register
 from streams.processing.platforms.common import (
     Convert,
     FieldError,
@@ -108,6 +109,7 @@ from streams.processing.platforms.common import (
     rejected,
     shown,
 )
+from streams.processing.platforms.signatures import crc_token_allowed, signature_matches, x_signature
 
 PLATFORM = "x"
 TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"  # v1.1 created_at: "Wed Oct 10 20:19:24 +0000 2018"
@@ -483,3 +485,33 @@ def _included_author(includes: Any, post_id: str) -> str | None:
         if lookup(item, "id") == post_id and isinstance(author, str) and author:
             return author
     return None
+
+
+# --- the webhook: signature and CRC check -----------------------------------------------------------
+
+
+def signed(secrets: Secrets, headers: Mapping[str, str], body: bytes) -> bool:
+    """``x-twitter-webhooks-signature`` is the body's HMAC under a consumer secret. X delivers JSON objects:
+    anything else is refused before the signature is looked at, since a CRC token (which the CRC answer
+    signs) can be a bare JSON scalar such as ``123``, never an object."""
+    header = headers.get("x-twitter-webhooks-signature")
+    return body.lstrip()[:1] == b"{" and signature_matches(
+        x_signature, secrets.get("x_consumer_secret", ()), header, body
+    )
+
+
+def crc(secrets: Secrets, query: Mapping[str, str]) -> Answer:
+    """``GET /webhooks/x?crc_token=T`` → ``{"response_token": "sha256=" + base64(HMAC(secret, T))}``, signed
+    with the current (first) secret, for short opaque tokens only (see ``signatures.CRC_TOKEN``)."""
+    token = query.get("crc_token")
+    if not token:
+        return 400, {"error": "crc_token is required"}
+    if not crc_token_allowed(token):  # never sign what could be a delivery body
+        return 400, {"error": "crc_token must be 1 to 128 characters of A-Z a-z 0-9 _ - = + / ."}
+    current = secrets.get("x_consumer_secret", ())
+    if not current:
+        return 503, {"error": "X webhooks are not configured (RAPPORT_X_CONSUMER_SECRET)"}
+    return 200, {"response_token": x_signature(current[0], token.encode())}
+
+
+WEBHOOK = register(WebhookPlatform("x", parse, brands_in, ("x_consumer_secret",), signed, crc))
