@@ -15,14 +15,14 @@ import pytest
 from streams.kafka.cluster import ensure_topics
 from streams.local.broker import LocalBroker, free_port
 from streams.local.stack import WorkerProcess, topic_specs
-from streams.processing.platforms import BrandDirectory, canonical, meta, x
+from streams.processing.platforms import BrandDirectory, events, meta, x
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 X_SECRET, META_SECRET, TOKEN = "x-secret-new", "meta-secret", "events-token"
-PARSERS = {"x": x.parse, "meta": meta.parse, "events": canonical.parse}
+PARSERS = {"x": x.parse, "meta": meta.parse, "events": events.parse}
 
 
 def signed(kind: str, body: bytes, good: bool = True) -> dict[str, str]:

@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.interaction import Interaction
-from streams.processing.platforms import EMPTY_DIRECTORY, BrandDirectory, Parsed, canonical, common, meta, x
+from streams.processing.platforms import EMPTY_DIRECTORY, BrandDirectory, Parsed, common, events, meta, x
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "webhooks"
 BRANDS = BrandDirectory.from_file(FIXTURES / "brands.yaml")
-PARSERS: dict[str, ModuleType] = {"x": x, "meta": meta, "events": canonical}
+PARSERS: dict[str, ModuleType] = {"x": x, "meta": meta, "events": events}
 ALL_FIXTURES = sorted(f"{folder}/{path.name}" for folder in PARSERS for path in (FIXTURES / folder).glob("*.json"))
 
 ACME_X, ACME_PAGE, ACME_IG = "2244994945", "104830000000001", "17841400000000001"
@@ -498,25 +498,25 @@ def test_canonical_brand_must_be_in_the_brands_file_unless_there_is_none() -> No
         data[1]["brand"] = "zeta"
 
     raw = edited("events/interactions.json", rebrand)
-    ok, other = canonical.parse(raw, BRANDS)
+    ok, other = events.parse(raw, BRANDS)
     assert ok.ok and ok.brand == "acme"
     assert (other.brand, other.result) == ("", "[1].brand: 'zeta' is not in the brands file")
-    assert canonical.brands_in(raw, BRANDS) == {"acme", ""}
-    assert [p.brand for p in canonical.parse(raw, EMPTY_DIRECTORY)] == ["acme", "zeta"]
+    assert events.brands_in(raw, BRANDS) == {"acme", ""}
+    assert [p.brand for p in events.parse(raw, EMPTY_DIRECTORY)] == ["acme", "zeta"]
 
 
 def test_canonical_invalid_event_names_its_index_and_field() -> None:
     def break_time(data: dict[str, Any]) -> None:
         data["events"][0]["created_at"] = "2024-03-14T10:05:31"  # no timezone
 
-    [result] = canonical.parse(edited("events/wrapped.json", break_time), BRANDS)
+    [result] = events.parse(edited("events/wrapped.json", break_time), BRANDS)
     assert result.brand == "acme"
     assert result.result == "events[0]: created_at: must include a timezone (e.g. '2017-10-31T22:10:47Z')"
 
 
 # --- bodies that are not webhooks ------------------------------------------------------------------
 
-PARSER_MODULES = [x, meta, canonical]
+PARSER_MODULES = [x, meta, events]
 
 
 @pytest.mark.parametrize("module", PARSER_MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[1])
@@ -534,10 +534,10 @@ def test_deeply_nested_events_are_rejected_not_crashed(module: ModuleType) -> No
     raw = {
         x: '{"for_user_id": "2244994945", "tweet_create_events": [%s]}',
         meta: '{"object": "page", "entry": [{"id": "104830000000001", "changes": [%s]}]}',
-        canonical: "[%s]",
+        events: "[%s]",
     }[module] % nested
     [result] = module.parse(raw.encode(), BRANDS)
-    assert result.brand == "acme" or module is canonical
+    assert result.brand == "acme" or module is events
     assert isinstance(result.result, str) and "expected" in result.result
     assert result.original == common.TOO_DEEP
 

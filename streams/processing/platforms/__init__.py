@@ -1,6 +1,6 @@
 """Platform webhook payloads → canonical ``Interaction``s (pure; no HTTP, no Kafka).
 
-**A platform is one module and one registration.** Its module (``x.py``, ``meta.py``, ``canonical.py``)
+**A platform is one module and one registration.** Its module (``x.py``, ``meta.py``, ``events.py``)
 holds its parser, its brand lookup, its signature check and its verification handshake, and hands them
 to :func:`register` as one :class:`WebhookPlatform`; the import line at the end of this file loads it.
 From that registration the edge serves ``/webhooks/<name>`` (``streams/web/edge.py``), the worker parses
@@ -144,4 +144,4 @@ def secret_settings() -> tuple[str, ...]:
 
 
 # the registrations: each module calls register() when it is imported
-from streams.processing.platforms import x, meta, canonical  # noqa: E402, F401, I001 - order = route order
+from streams.processing.platforms import x, meta, events  # noqa: E402, F401, I001 - order = route order

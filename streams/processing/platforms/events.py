@@ -1,4 +1,6 @@
-"""Canonical webhook bodies: ``Interaction`` objects as JSON, plus the building blocks every parser shares.
+"""The ``events`` platform (``POST /webhooks/events``): canonical ``Interaction`` objects as JSON, for any
+source without a platform module of its own (pollers, exports). One name for it everywhere: the format
+``events``, this module, its route.
 
 Format
 ------
