@@ -43,41 +43,39 @@ async def _count_messages(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
-def test_baselines_store_every_event_and_forward_every_message(tmp_path: Path) -> None:
+def test_baselines_store_every_event_and_forward_every_message(tmp_path: Path, broker: LocalBroker) -> None:
     lines = list(generate(customers=40, days=2))
     lines[3:3] = [b"not json", b"[1, 2]", b'"a string"', b"{broken"]  # stored by neither baseline
     messages = [Chunk("brand", "jsonl", lines[i : i + 50]) for i in range(0, len(lines), 50)]
     expected_rows = _json_objects(messages)
     assert 100 < expected_rows <= len(lines) - 4  # the demo data has bad lines of its own too
 
-    with LocalBroker(tmp_path / "broker") as broker:
-        ensure_topics(broker.bootstrap, [TopicSpec("raw", partitions=2), TopicSpec("bench.forward", partitions=2)])
-        asyncio.run(send_chunks([broker.bootstrap], "raw", iter(messages)))
+    ensure_topics(broker.bootstrap, [TopicSpec("raw", partitions=2), TopicSpec("bench.forward", partitions=2)])
+    asyncio.run(send_chunks([broker.bootstrap], "raw", iter(messages)))
 
-        seconds, rows = _faust_baseline("forward", broker.bootstrap, "raw", len(messages), tmp_path)
-        assert seconds > 0 and rows is None
-        assert asyncio.run(_count_messages(broker.bootstrap, "bench.forward")) == len(messages)
+    seconds, rows = _faust_baseline("forward", broker.bootstrap, "raw", len(messages), tmp_path)
+    assert seconds > 0 and rows is None
+    assert asyncio.run(_count_messages(broker.bootstrap, "bench.forward")) == len(messages)
 
-        for mode in ("floor", "unopened"):
-            seconds, rows = _faust_baseline(mode, broker.bootstrap, "raw", len(messages), tmp_path)
-            assert seconds > 0 and rows == expected_rows, mode
+    for mode in ("floor", "unopened"):
+        seconds, rows = _faust_baseline(mode, broker.bootstrap, "raw", len(messages), tmp_path)
+        assert seconds > 0 and rows == expected_rows, mode
 
 
-def test_ceiling_worker_stores_the_second_pass_again_from_its_lookup(tmp_path: Path) -> None:
+def test_ceiling_worker_stores_the_second_pass_again_from_its_lookup(tmp_path: Path, broker: LocalBroker) -> None:
     lines = list(generate(customers=40, days=2))
     messages = [Chunk(f"brand{i % 3}", "jsonl", lines[i : i + 50]) for i in range(0, len(lines), 50)]
 
-    with LocalBroker(tmp_path / "broker") as broker:
-        settings = Settings(data_dir=tmp_path / "data", kafka_brokers=broker.bootstrap, admin_port=0)  # any free
-        worker = _started_worker(settings, "ceiling", tmp_path, module="streams.bench.ceiling")
-        try:
-            _timed_replay(worker, messages, len(lines))
-            first = worker.progress()
-            _timed_replay(worker, messages, 2 * len(lines))
-            second = worker.progress()
-            stored = worker.sql("SELECT count(), uniqExact(event_id) FROM interactions FINAL")
-        finally:
-            worker.stop()
+    settings = Settings(data_dir=tmp_path / "data", kafka_brokers=broker.bootstrap, admin_port=0)  # any free
+    worker = _started_worker(settings, "ceiling", tmp_path, module="streams.bench.ceiling")
+    try:
+        _timed_replay(worker, messages, len(lines))
+        first = worker.progress()
+        _timed_replay(worker, messages, 2 * len(lines))
+        second = worker.progress()
+        stored = worker.sql("SELECT count(), uniqExact(event_id) FROM interactions FINAL")
+    finally:
+        worker.stop()
     # every row was sent and inserted again on the replayed pass; the table still holds each event once
     assert first["interactions_stored"] > 0
     assert second["interactions_stored"] == 2 * first["interactions_stored"]

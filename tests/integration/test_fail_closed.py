@@ -164,8 +164,10 @@ def running_worker(tmp_path: Path, broker: LocalBroker, **overrides: Any) -> Ite
 ADMIN_PATHS = ["/rapport/progress", "/rapport/sql", "/metrics", "/table/", "/router/", "/stats/", "/graph/", "/"]
 
 
-def test_public_port_serves_webhooks_and_health_only_and_admin_wants_its_token(tmp_path: Path) -> None:
-    with LocalBroker(tmp_path / "broker") as broker, running_worker(tmp_path, broker) as worker:
+def test_public_port_serves_webhooks_and_health_only_and_admin_wants_its_token(
+    tmp_path: Path, broker: LocalBroker
+) -> None:
+    with running_worker(tmp_path, broker) as worker:
         assert http(worker.public + "/health/live")[0] == 200
         ready = http(worker.public + "/health/ready")
         assert ready[0] == 200 and orjson.loads(ready[1])["ready"] is True
@@ -286,23 +288,24 @@ def test_sql_attacks_over_http_are_refused_and_a_heavy_query_does_not_stall_the_
 # --- Kafka ----------------------------------------------------------------------------------------
 
 
-def test_deliveries_posted_the_moment_the_edge_answers_on_fresh_topics_are_all_stored(tmp_path: Path) -> None:
+def test_deliveries_posted_the_moment_the_edge_answers_on_fresh_topics_are_all_stored(
+    tmp_path: Path, broker: LocalBroker
+) -> None:
     """No topic exists when the worker starts (a fresh cluster): the first deliveries race the topics'
     creation and the leader elections that follow it."""
-    with LocalBroker(tmp_path / "broker") as broker:
-        settings = worker_settings(tmp_path, broker.bootstrap)
-        worker = Worker(settings, tmp_path / "worker.log")
-        try:
-            crc = worker.public + "/webhooks/x?crc_token=abc"
-            worker.wait(lambda: http(crc, timeout=2)[0] == 200, 90, "the edge answering")
-            statuses = [worker.post_events(events_body(1000 + 20 * i, 20, brand=f"b{i % 4}")) for i in range(10)]
-            assert statuses == [200] * 10
-            worker.wait(worker.ready, 60, "ready")
-            count = "SELECT count() FROM interactions FINAL"
-            worker.wait(lambda: worker.sql(count) == (200, "200\n"), 60, "all 200 events stored")
-            assert worker.proc.poll() is None
-        finally:
-            assert worker.stop() == 0
+    settings = worker_settings(tmp_path, broker.bootstrap)
+    worker = Worker(settings, tmp_path / "worker.log")
+    try:
+        crc = worker.public + "/webhooks/x?crc_token=abc"
+        worker.wait(lambda: http(crc, timeout=2)[0] == 200, 90, "the edge answering")
+        statuses = [worker.post_events(events_body(1000 + 20 * i, 20, brand=f"b{i % 4}")) for i in range(10)]
+        assert statuses == [200] * 10
+        worker.wait(worker.ready, 60, "ready")
+        count = "SELECT count() FROM interactions FINAL"
+        worker.wait(lambda: worker.sql(count) == (200, "200\n"), 60, "all 200 events stored")
+        assert worker.proc.poll() is None
+    finally:
+        assert worker.stop() == 0
 
 
 def test_a_worker_whose_broker_disappears_exits_1_saying_why(tmp_path: Path) -> None:
@@ -337,10 +340,12 @@ needs_server = pytest.mark.skipif(clickhouse_server_available() is not None, rea
 
 
 @needs_server
-def test_a_table_dropped_on_the_server_stops_the_worker_and_migrate_recreates_it(tmp_path: Path) -> None:
+def test_a_table_dropped_on_the_server_stops_the_worker_and_migrate_recreates_it(
+    tmp_path: Path, broker: LocalBroker
+) -> None:
     from streams.sinks.warehouse import connect
 
-    with LocalBroker(tmp_path / "broker") as broker, ClickHouseServer(tmp_path / "ch") as server:
+    with ClickHouseServer(tmp_path / "ch") as server:
         url = server.url("rapport")
         with running_worker(tmp_path, broker, clickhouse_url=url) as worker:
             assert worker.post_events(events_body(1, 3)) == 200
@@ -378,10 +383,10 @@ def test_a_table_dropped_on_the_server_stops_the_worker_and_migrate_recreates_it
 
 
 @needs_server
-def test_a_stop_with_the_warehouse_down_is_prompt_and_loses_nothing(tmp_path: Path) -> None:
+def test_a_stop_with_the_warehouse_down_is_prompt_and_loses_nothing(tmp_path: Path, broker: LocalBroker) -> None:
     from streams.sinks.warehouse import connect
 
-    with LocalBroker(tmp_path / "broker") as broker, ClickHouseServer(tmp_path / "ch") as server:
+    with ClickHouseServer(tmp_path / "ch") as server:
         url = server.url("rapport")
         with running_worker(tmp_path, broker, clickhouse_url=url, stop_timeout=20.0) as worker:
             assert worker.post_events(events_body(100, 3)) == 200

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from streams.kafka.cluster import ensure_topics
-from streams.local.broker import LocalBroker, free_port
+from streams.local.broker import free_port
 from streams.local.stack import WorkerProcess, topic_specs
 from streams.processing.platforms import BrandDirectory, events, meta, x
 from streams.settings import Settings
@@ -56,91 +56,88 @@ def rows(worker: WorkerProcess, sql: str) -> list[dict]:
     return [orjson.loads(line) for line in worker.sql(sql, "JSONEachRow").splitlines()]
 
 
-def test_signed_webhooks_land_as_rows_and_unsigned_ones_produce_nothing(tmp_path):
+def test_signed_webhooks_land_as_rows_and_unsigned_ones_produce_nothing(tmp_path, broker):
     brands_file = FIXTURES / "brands.yaml"
-    with LocalBroker(tmp_path / "broker") as broker:
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            kafka_brokers=broker.bootstrap,
-            web_port=free_port(),
-            admin_port=0,  # any free port: two stacks never share 6067
-            brands_file=brands_file,
-            x_consumer_secret=f"{X_SECRET},x-secret-old",
-            meta_app_secret=META_SECRET,
-            meta_verify_token="verify",
-            events_token=TOKEN,
-        )
-        ensure_topics(broker.bootstrap, topic_specs(settings))
-        worker = WorkerProcess(settings, tmp_path / "worker.log").start()
-        try:
-            # badly signed first: nothing may come of them
-            for kind, path in fixtures():
-                assert (
-                    post(worker.base_url, kind, path.read_bytes(), signed(kind, path.read_bytes(), good=False)) == 401
-                )
-            assert worker.progress()["edge_messages"] == 0
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        kafka_brokers=broker.bootstrap,
+        web_port=free_port(),
+        admin_port=0,  # any free port: two stacks never share 6067
+        brands_file=brands_file,
+        x_consumer_secret=f"{X_SECRET},x-secret-old",
+        meta_app_secret=META_SECRET,
+        meta_verify_token="verify",
+        events_token=TOKEN,
+    )
+    ensure_topics(broker.bootstrap, topic_specs(settings))
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        # badly signed first: nothing may come of them
+        for kind, path in fixtures():
+            assert post(worker.base_url, kind, path.read_bytes(), signed(kind, path.read_bytes(), good=False)) == 401
+        assert worker.progress()["edge_messages"] == 0
 
-            directory = BrandDirectory.from_file(brands_file)
-            edited = orjson.loads((FIXTURES / "meta" / "page_feed_comment_edited.json").read_bytes())
-            value = edited["entry"][0]["changes"][0]["value"]
-            comment_id = f"facebook:{value['comment_id']}"
-            removals = [  # the deliveries that remove that comment (Meta's, and a canonical one)
-                (kind, path)
-                for kind, path in fixtures()
-                if any(
-                    p.ok and p.result.deleted and p.result.event_id == comment_id  # type: ignore[union-attr]
-                    for p in PARSERS[kind](path.read_bytes(), directory)
-                )
-            ]
-            assert removals
-            for kind, path in fixtures():
-                if (kind, path) not in removals:
-                    assert post(worker.base_url, kind, path.read_bytes(), signed(kind, path.read_bytes())) == 200, path
-            worker.wait_drained(0, timeout=60)
-            # the comment was added then edited: the edit's text is the one that counts
-            [comment] = rows(worker, f"SELECT text, deleted FROM interactions FINAL WHERE event_id = '{comment_id}'")
-            assert comment == {"text": value["message"], "deleted": 0}
+        directory = BrandDirectory.from_file(brands_file)
+        edited = orjson.loads((FIXTURES / "meta" / "page_feed_comment_edited.json").read_bytes())
+        value = edited["entry"][0]["changes"][0]["value"]
+        comment_id = f"facebook:{value['comment_id']}"
+        removals = [  # the deliveries that remove that comment (Meta's, and a canonical one)
+            (kind, path)
+            for kind, path in fixtures()
+            if any(
+                p.ok and p.result.deleted and p.result.event_id == comment_id  # type: ignore[union-attr]
+                for p in PARSERS[kind](path.read_bytes(), directory)
+            )
+        ]
+        assert removals
+        for kind, path in fixtures():
+            if (kind, path) not in removals:
+                assert post(worker.base_url, kind, path.read_bytes(), signed(kind, path.read_bytes())) == 200, path
+        worker.wait_drained(0, timeout=60)
+        # the comment was added then edited: the edit's text is the one that counts
+        [comment] = rows(worker, f"SELECT text, deleted FROM interactions FINAL WHERE event_id = '{comment_id}'")
+        assert comment == {"text": value["message"], "deleted": 0}
 
-            # then removed: the text is gone, the event stays, marked deleted
-            for kind, path in removals:
-                assert post(worker.base_url, kind, path.read_bytes(), signed(kind, path.read_bytes())) == 200
-            worker.wait_drained(0, timeout=60)
+        # then removed: the text is gone, the event stays, marked deleted
+        for kind, path in removals:
+            assert post(worker.base_url, kind, path.read_bytes(), signed(kind, path.read_bytes())) == 200
+        worker.wait_drained(0, timeout=60)
 
-            # what the parsers say each body holds (verified field by field in tests/unit/test_platforms.py)
-            parsed = [p for kind, path in fixtures() for p in PARSERS[kind](path.read_bytes(), directory)]
-            expected_ids = {p.result.event_id for p in parsed if p.ok}  # type: ignore[union-attr]
-            stored = {r["event_id"]: r for r in rows(worker, "SELECT * FROM interactions FINAL")}
-            assert set(stored) == expected_ids
-            letters = rows(worker, "SELECT reason, format FROM dead_letters FINAL")
-            assert len(letters) == len({(p.brand, p.original) for p in parsed if not p.ok}) > 0
+        # what the parsers say each body holds (verified field by field in tests/unit/test_platforms.py)
+        parsed = [p for kind, path in fixtures() for p in PARSERS[kind](path.read_bytes(), directory)]
+        expected_ids = {p.result.event_id for p in parsed if p.ok}  # type: ignore[union-attr]
+        stored = {r["event_id"]: r for r in rows(worker, "SELECT * FROM interactions FINAL")}
+        assert set(stored) == expected_ids
+        letters = rows(worker, "SELECT reason, format FROM dead_letters FINAL")
+        assert len(letters) == len({(p.brand, p.original) for p in parsed if not p.ok}) > 0
 
-            # by hand: a mention from a customer to the brand on X
-            mention = next(r for r in stored.values() if r["platform"] == "x" and r["kind"] == "mention")
-            assert (mention["brand"], mention["direction"]) == ("acme", "inbound")
-            assert mention["author_followers"] is not None and mention["sentiment"] is not None
-            assert (stored[comment_id]["deleted"], stored[comment_id]["text"]) == (1, None)
-            # reactions, shares and follows are there as reach signals, never as responses
-            vanity = {r["event_id"] for r in stored.values() if r["kind"] in ("reaction", "share", "follow")}
-            assert vanity
-            answered = rows(worker, "SELECT inbound_id, reply_id FROM responses FINAL")
-            assert not vanity & {a["reply_id"] for a in answered} and not vanity & {a["inbound_id"] for a in answered}
+        # by hand: a mention from a customer to the brand on X
+        mention = next(r for r in stored.values() if r["platform"] == "x" and r["kind"] == "mention")
+        assert (mention["brand"], mention["direction"]) == ("acme", "inbound")
+        assert mention["author_followers"] is not None and mention["sentiment"] is not None
+        assert (stored[comment_id]["deleted"], stored[comment_id]["text"]) == (1, None)
+        # reactions, shares and follows are there as reach signals, never as responses
+        vanity = {r["event_id"] for r in stored.values() if r["kind"] in ("reaction", "share", "follow")}
+        assert vanity
+        answered = rows(worker, "SELECT inbound_id, reply_id FROM responses FINAL")
+        assert not vanity & {a["reply_id"] for a in answered} and not vanity & {a["inbound_id"] for a in answered}
 
-            # the platforms redeliver everything (and sign with the old secret after a rotation): counted once
-            before = worker.sql("SELECT count(), sum(deleted) FROM interactions FINAL")
-            for kind, path in fixtures():
-                body = path.read_bytes()
-                headers = signed(kind, body)
-                if kind == "x":
-                    import base64
+        # the platforms redeliver everything (and sign with the old secret after a rotation): counted once
+        before = worker.sql("SELECT count(), sum(deleted) FROM interactions FINAL")
+        for kind, path in fixtures():
+            body = path.read_bytes()
+            headers = signed(kind, body)
+            if kind == "x":
+                import base64
 
-                    mac = hmac.new(b"x-secret-old", body, hashlib.sha256).digest()
-                    headers = {"x-twitter-webhooks-signature": "sha256=" + base64.b64encode(mac).decode()}
-                assert post(worker.base_url, kind, body, headers) == 200
-            worker.wait_drained(0, timeout=60)
-            assert worker.sql("SELECT count(), sum(deleted) FROM interactions FINAL") == before
-            # the original "add", redelivered after the removal, does not bring the text back
-            [comment] = rows(worker, f"SELECT text, deleted FROM interactions FINAL WHERE event_id = '{comment_id}'")
-            assert comment == {"text": None, "deleted": 1}
-            assert len(rows(worker, "SELECT reason FROM dead_letters FINAL")) == len(letters)
-        finally:
-            assert worker.stop() == 0
+                mac = hmac.new(b"x-secret-old", body, hashlib.sha256).digest()
+                headers = {"x-twitter-webhooks-signature": "sha256=" + base64.b64encode(mac).decode()}
+            assert post(worker.base_url, kind, body, headers) == 200
+        worker.wait_drained(0, timeout=60)
+        assert worker.sql("SELECT count(), sum(deleted) FROM interactions FINAL") == before
+        # the original "add", redelivered after the removal, does not bring the text back
+        [comment] = rows(worker, f"SELECT text, deleted FROM interactions FINAL WHERE event_id = '{comment_id}'")
+        assert comment == {"text": None, "deleted": 1}
+        assert len(rows(worker, "SELECT reason FROM dead_letters FINAL")) == len(letters)
+    finally:
+        assert worker.stop() == 0

@@ -10,7 +10,7 @@ import pytest
 
 from streams.kafka.cluster import ensure_topics
 from streams.kafka.replay import replay
-from streams.local.broker import LocalBroker, free_port
+from streams.local.broker import free_port
 from streams.local.stack import WorkerProcess, topic_specs
 from streams.settings import Settings
 from streams.sinks.warehouse import connect
@@ -43,8 +43,8 @@ def server_counts(url: str) -> tuple[int, int, int]:
         warehouse.close()
 
 
-def test_worker_writes_to_a_clickhouse_server_and_survives_its_restart(tmp_path):
-    with LocalBroker(tmp_path / "broker") as broker, ClickHouseServer(tmp_path / "ch") as server:
+def test_worker_writes_to_a_clickhouse_server_and_survives_its_restart(tmp_path, broker):
+    with ClickHouseServer(tmp_path / "ch") as server:
         url = server.url("rapport")
         settings = Settings(
             data_dir=tmp_path / "data",
