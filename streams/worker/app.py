@@ -245,12 +245,11 @@ class Rapport:
         try:
             await loop.run_in_executor(None, wait_reachable, self.settings.kafka_brokers, KAFKA_CHECK_SECONDS / 2)
         except BrokerError as exc:
-            self.health.kafka.failed(str(exc))
-            if self.health.kafka.seconds() >= self.settings.kafka_retry_seconds:
-                self.fail(f"Kafka unreachable for {self.health.kafka.seconds():.0f}s: {exc}")
+            self.health.broker.failed(str(exc))
+            if self.health.broker.seconds() >= self.settings.kafka_retry_seconds:
+                self.fail(f"Kafka unreachable for {self.health.broker.seconds():.0f}s: {exc}")
             return
-        if self.health.kafka.text and self.health.kafka.text.startswith("no Kafka broker"):
-            self.health.kafka.ok()  # only clear what this check recorded; a failing send clears itself
+        self.health.broker.ok()
 
     def agents_not_running(self) -> list[str]:
         if self.settings.worker_role == "edge":
@@ -298,7 +297,8 @@ class Rapport:
             progress.settled
             and self.health.failure is None
             and self.health.warehouse.text is None
-            and self.health.kafka.text is None  # cleared by the next acknowledged send or answered check
+            and self.health.kafka.text is None  # cleared by the next acknowledged send
+            and self.health.broker.text is None  # cleared by the next answered check
             and (assigned > 0 or self.settings.worker_role == "edge")
         )
         return (
@@ -308,7 +308,7 @@ class Rapport:
                 "assigned": assigned,
                 "failure": self.health.failure,
                 "stopping": self.health.stopping,
-                "kafka_last_error": self.health.kafka.text,
+                "kafka_last_error": self.health.kafka.text or self.health.broker.text,
                 "warehouse_last_error": self.health.warehouse.text,
             }
             | self.freshness.summary()

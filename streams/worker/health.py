@@ -5,8 +5,10 @@ the honest ``settled`` of the progress, and the one line that says why a stop is
   longer than ``RAPPORT_KAFKA_RETRY_SECONDS``, a warehouse error that retrying cannot mend). From then on
   the worker is neither live nor ready, stops, and exits 1 with this text.
 - **stopping**: a stop was requested (a signal or a failure); retry loops end early instead of waiting.
-- **kafka / warehouse errors**: the latest error of each and since when they have lasted (cleared by the
-  next success), so a stuck stop or drain can say what it waits for.
+- **kafka / broker / warehouse errors**: the latest error of each and since when they have lasted (cleared
+  by the next success of the same kind), so a stuck stop or drain can say what it waits for. ``kafka`` is
+  the producer's sends, ``broker`` the periodic reachability check: kept apart so that neither clears
+  the other's error, and so the check's run of failures restarts when the broker answers again.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Health:
     failure: str | None = None
     stopping: bool = False
     kafka: Trouble = field(default_factory=Trouble)
+    broker: Trouble = field(default_factory=Trouble)
     warehouse: Trouble = field(default_factory=Trouble)
 
     def fail(self, reason: str) -> bool:
@@ -56,6 +59,7 @@ class Health:
             parts.append(self.failure)
         if self.warehouse.text:
             parts.append(f"warehouse failing for {self.warehouse.seconds():.0f}s: {self.warehouse.text}")
-        if self.kafka.text:
-            parts.append(f"Kafka failing for {self.kafka.seconds():.0f}s: {self.kafka.text}")
+        for trouble in (self.kafka, self.broker):
+            if trouble.text:
+                parts.append(f"Kafka failing for {trouble.seconds():.0f}s: {trouble.text}")
         return "; ".join(parts) or "no error recorded: an agent is still busy"

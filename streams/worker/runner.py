@@ -107,11 +107,11 @@ class RapportWorker(faust.Worker):
         from streams.kafka.cluster import BrokerError, wait_reachable
 
         health = self.rapport.health
-        if health.kafka.text is None:
+        if health.kafka.text is None and health.broker.text is None:
             try:
                 wait_reachable(self.rapport.settings.kafka_brokers, timeout=1.0)
             except BrokerError as exc:
-                health.kafka.failed(str(exc))
+                health.broker.failed(str(exc))
         return health.stuck_reason()
 
     def _exit_now(self, reason: str) -> None:

@@ -458,3 +458,41 @@ def test_dead_letters_from_process_reach_the_dead_letter_table(tmp_path: Path) -
             assert rapport.progress.dead_letters_stored == 2
 
     run(scenario())
+
+
+def test_the_broker_check_clears_its_own_error_and_fails_only_on_a_run_of_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One unanswered check must not stay on record (progress never "settled" again) nor start a clock that
+    a later, single failure reads as a long outage; only failures in a row for RAPPORT_KAFKA_RETRY_SECONDS
+    stop the worker. The metadata request is replaced at its boundary (the integration tests kill a real
+    broker)."""
+    from streams.kafka.cluster import BrokerUnreachable
+
+    answers: list[bool] = []
+
+    def reachable(bootstrap: str, timeout: float) -> None:
+        if not answers.pop(0):
+            raise BrokerUnreachable("Kafka broker 127.0.0.1:1 is unreachable after 2.5s: refused")
+
+    monkeypatch.setattr(streams.worker.app, "wait_reachable", reachable)
+    failures: list[str] = []
+
+    async def scenario() -> None:
+        async with rapport_app(tmp_path, RecordingWarehouse(), kafka_retry_seconds=0.2) as rapport:
+            rapport.on_fatal = failures.append
+            answers.extend([False, True])
+            await rapport.check_kafka()
+            assert rapport.progress_report()["kafka_last_error"] is not None
+            await rapport.check_kafka()
+            assert rapport.health.broker.text is None and rapport.progress_report()["kafka_last_error"] is None
+            await asyncio.sleep(0.3)  # longer than the bound since the first failure, but the run was broken
+            answers.extend([False])
+            await rapport.check_kafka()
+            assert failures == []
+            await asyncio.sleep(0.3)
+            answers.extend([False])
+            await rapport.check_kafka()  # failing for longer than the bound, in a row
+            assert len(failures) == 1 and "Kafka unreachable" in failures[0]
+
+    run(scenario())
