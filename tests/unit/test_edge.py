@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import re
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from hypothesis import strategies as st
 from streams.processing.platforms import BrandDirectory
 from streams.processing.platforms.signatures import meta_signature, x_signature
 from streams.web.edge import Edge, build_app
-from tests.support.aiohttp_server import serve
+from tests.support.aiohttp_server import request, serve
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 X_SECRETS = ("current-x-secret", "previous-x-secret")
@@ -56,13 +55,7 @@ class Server:
     recorder: Recorder
 
     def request(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            response = conn.getresponse()
-            return response.status, response.read()
-        finally:
-            conn.close()
+        return request(self.port, method, path, body, headers)
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,7 @@ and signed deliveries, over real HTTP) and parsed by the worker's pipeline."""
 
 from __future__ import annotations
 
-import http.client
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 import orjson
 import pytest
@@ -26,7 +24,7 @@ from streams.processing.platforms import (
 )
 from streams.processing.records import HEADER_FORMAT, RawMessage, is_webhook_format
 from streams.web.edge import Edge, build_app
-from tests.support.aiohttp_server import serve
+from tests.support.aiohttp_server import request, serve
 
 SECRET = "chat-secret"
 
@@ -79,16 +77,6 @@ class Recorder:
 
     async def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         self.sent.append((key, value, dict(headers)))
-
-
-def request(port: int, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Any:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 def test_a_registered_platform_is_served_verified_and_parsed(chat: WebhookPlatform) -> None:
