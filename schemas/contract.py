@@ -44,6 +44,9 @@ class Table:
     doc: str
     engine: str
     columns: tuple[Column, ...]
+    #: The oldest ClickHouse server whose migrations create it: tables built on current features (24.8 LTS) are
+    #: absent from older servers, which Rapport only uses in tests (see ``schemas/migrate.py``).
+    min_server: tuple[int, int] = (0, 0)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -112,6 +115,14 @@ INTERACTIONS = Table(
             "VADER compound score of the text, -1 (negative) … 1 (positive); NULL when there is no text.",
         ),
         Column(
+            "needs_reply",
+            "UInt8",
+            "1 when an inbound conversational message needs an answer from the brand (a question, a problem, a "
+            "complaint, a request, an answer to a question the brand asked), by the deterministic rules of "
+            "streams/processing/needs_reply.py (docs/metrics.md); 0 for thanks, praise, emoji-only, banter, and "
+            "for every outbound, deleted or non-conversational event. Added by migration 0002.",
+        ),
+        Column(
             "customer_first_seen",
             "Nullable(" + DATETIME + ")",
             "Earliest created_at of any event between this customer and this brand known when the row was "
@@ -162,6 +173,13 @@ RESPONSES = Table(
             "UInt32",
             "replied_at - inbound_at in seconds; 0 when platform clocks put the reply first.",
         ),
+        Column(
+            "response_business_seconds",
+            "Nullable(UInt32)",
+            "The part of [inbound_at, replied_at) inside the brand's business hours (brands file), in seconds; "
+            "NULL when the brand has no business hours. A message received outside hours starts its clock at "
+            "the next opening. Added by migration 0002.",
+        ),
         Column("ingested_at", DATETIME, "When Rapport computed the row (UTC)."),
         Column(
             "_version",
@@ -191,7 +209,117 @@ DEAD_LETTERS = Table(
     ),
 )
 
-TABLES: tuple[Table, ...] = (INTERACTIONS, RESPONSES, DEAD_LETTERS)
+CURRENT = (24, 8)  # the ClickHouse release that production must run at least (an LTS)
+
+SLA_BREACHES = Table(
+    name="sla_breaches",
+    doc="One row per (inbound message that needs a reply, SLA window) whose deadline passed without a direct "
+    "reply from the brand: the worker emits it when the deadline passes on the brand's event time (or on the "
+    "wall clock for a live brand gone quiet), also to the Kafka topic RAPPORT_TOPIC_SLA_BREACHES. A reply that "
+    "turns up later but was written before the deadline (events out of order) retracts the breach; a reply "
+    "written after the deadline leaves it. Query with FINAL (retracted breaches and redelivered copies are "
+    "then gone).",
+    engine="ReplacingMergeTree(_version, _retracted) PARTITION BY toYYYYMM(inbound_at) "
+    "ORDER BY (brand, platform, inbound_id, window_s)",
+    min_server=CURRENT,
+    columns=(
+        Column("inbound_id", "String", "event_id of the customer's message."),
+        Column("brand", "String", "The brand it was addressed to."),
+        Column("platform", "String", "Platform of the message."),
+        Column("customer_id", "String", "Author of the message."),
+        Column("inbound_at", DATETIME, "created_at of the message (UTC)."),
+        Column("deadline", DATETIME, "inbound_at + window_s: when a reply was due."),
+        Column("window_s", "UInt32", "The SLA window in seconds (the brand's windows; defaults 3600 and 86400)."),
+        Column("sentiment", "Nullable(Float32)", "VADER compound score of the message; NULL without text."),
+        Column(
+            "breached_at",
+            DATETIME,
+            "The time that passed the deadline: the brand's latest event time when the breach was found in the "
+            "stream (so a replay finds the same), or the wall clock for a live brand that went quiet.",
+        ),
+        Column(
+            "_version",
+            "UInt64",
+            "Internal: 2^32 − breached_at, so the first decision wins over a redelivery's; 2^33 for a retraction.",
+        ),
+        Column("_retracted", "UInt8", "Internal: 1 when a reply written before the deadline turned up later."),
+    ),
+)
+
+CARE_HOURLY = Table(
+    name="care_hourly",
+    doc="The care metrics' aggregate, one row per (brand, platform, hour of the inbound message's created_at). "
+    "Every row is recomputed from `interactions FINAL`, `responses FINAL` and `sla_breaches FINAL` whenever "
+    "an event of its hour is stored, so redeliveries, replays, edits and removals never count twice. Query "
+    "with FINAL; sum the counts, merge the states (`uniqExactMerge`) and run quantiles over the arrays "
+    "(`quantilesExactInclusiveArray(0.5, 0.9)(response_seconds)`) to get the figures of any range of whole "
+    "hours; `rapport metrics` does exactly that (docs/metrics.md).",
+    engine="ReplacingMergeTree(_version) PARTITION BY toYYYYMM(hour) ORDER BY (brand, platform, hour)",
+    min_server=CURRENT,
+    columns=(
+        Column("brand", "String", "The brand."),
+        Column("platform", "String", "The platform."),
+        Column("hour", DATETIME, "Start of the UTC hour of the inbound messages' created_at."),
+        Column(
+            "inbound_messages",
+            "UInt64",
+            "Inbound conversational messages (post, comment, reply, mention, direct_message), not deleted.",
+        ),
+        Column("answered_messages", "UInt64", "Of those, the ones with a row in `responses` (answered directly)."),
+        Column("needs_reply_messages", "UInt64", "Inbound messages with needs_reply = 1."),
+        Column("needs_reply_answered", "UInt64", "Of those, the answered ones."),
+        Column(
+            "response_seconds",
+            "Array(UInt32)",
+            "responses.response_seconds of every answered message, ascending (exact quantiles over any range).",
+        ),
+        Column(
+            "response_business_seconds",
+            "Array(UInt32)",
+            "responses.response_business_seconds of the answered messages that have one, ascending.",
+        ),
+        Column(
+            "conversations",
+            "AggregateFunction(uniqExact, String)",
+            "State of the distinct conversation_id of the inbound messages (read with uniqExactMerge).",
+        ),
+        Column(
+            "conversations_answered",
+            "AggregateFunction(uniqExact, String)",
+            "State of the distinct conversation_id with at least one answered inbound message.",
+        ),
+        Column(
+            "sla_breaches",
+            "Map(UInt32, UInt64)",
+            "SLA window in seconds → breaches (sla_breaches FINAL) of the hour's messages (read with sumMap).",
+        ),
+        Column("_version", "UInt64", "Internal: when the row was recomputed (ns); the latest wins."),
+    ),
+)
+
+CARE_BACKLOG = Table(
+    name="care_backlog",
+    doc="A view: the messages that need a reply (needs_reply = 1) and have no direct reply yet, not deleted. Sort "
+    "by (priority, inbound_at, inbound_id): negative messages first, then the oldest first "
+    "(streams/metrics/backlog.py). It reads `interactions FINAL` and `responses FINAL` when queried.",
+    engine="View",
+    min_server=CURRENT,
+    columns=(
+        Column("brand", "String", "The brand the message is addressed to."),
+        Column("platform", "String", "Platform of the message."),
+        Column("inbound_id", "String", "event_id of the message."),
+        Column("customer_id", "String", "Its author."),
+        Column("author_handle", "Nullable(String)", "The author's handle when known."),
+        Column("author_followers", "Nullable(UInt64)", "The author's follower count when known."),
+        Column("inbound_at", DATETIME, "created_at of the message (UTC)."),
+        Column("sentiment", "Nullable(Float32)", "VADER compound score of the message."),
+        Column("priority", "UInt8", "0 negative (sentiment ≤ −0.05), 1 neutral or unscored, 2 positive (≥ 0.05)."),
+        Column("waited_s", "UInt32", "Seconds since inbound_at, by the wall clock when queried."),
+        Column("text", "Nullable(String)", "The message text."),
+    ),
+)
+
+TABLES: tuple[Table, ...] = (INTERACTIONS, RESPONSES, DEAD_LETTERS, SLA_BREACHES, CARE_HOURLY, CARE_BACKLOG)
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 
 

@@ -4,6 +4,12 @@ Migrations are the numbered files ``schemas/migrations/NNNN_name.sql`` (statemen
 ``schema_migrations`` records which versions ran, with a checksum: a migration already applied is
 never run again, and editing an applied migration is an error (write a new one instead). Every
 statement uses ``IF NOT EXISTS`` / ``IF EXISTS``, so a migration interrupted half-way can simply run again.
+
+A migration that uses current ClickHouse features says so with a ``-- requires: 24.8`` line. Production runs
+ClickHouse 24.8 LTS or newer (and the embedded chdb is current), so every migration runs there. An older
+server, which Rapport only meets in tests (Debian's 18.16, the one real server process the CI machines can
+run, used for the wire protocol and server faults), gets the migrations it can run and stops before the first
+it cannot: it then holds the core tables only, and the sink inserts the columns those tables have.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Protocol
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_REQUIRES = re.compile(r"^--\s*requires:\s*(\d+)\.(\d+)\s*$", re.MULTILINE)
 
 LEDGER_DDL = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, checksum String, "
@@ -42,6 +49,12 @@ class Migration:
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
 
+    @property
+    def requires(self) -> tuple[int, int]:
+        """The oldest ClickHouse release it runs on (its ``-- requires: X.Y`` line; (0, 0) without one)."""
+        match = _REQUIRES.search(self.sql)
+        return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
     def statements(self) -> list[str]:
         body = "\n".join(line for line in self.sql.splitlines() if not line.strip().startswith("--"))
         return [s.strip() for s in body.split(";") if s.strip()]
@@ -60,9 +73,31 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
+def server_version(warehouse: _Executor) -> tuple[int, int]:
+    """The (major, minor) release of the ClickHouse behind ``warehouse``."""
+    rows = warehouse.rows("SELECT version()")
+    parts = str(rows[0][0]).split(".") if rows else []
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return (0, 0)
+
+
+def runnable(migrations: list[Migration], version: tuple[int, int]) -> list[Migration]:
+    """The migrations a server of ``version`` can run: in order, up to the first that needs a newer one."""
+    out = []
+    for migration in migrations:
+        if migration.requires > version:
+            break
+        out.append(migration)
+    return out
+
+
 def migrate(warehouse: _Executor, migrations: list[Migration] | None = None) -> list[Migration]:
     """Apply the migrations not applied yet, in order. Returns the ones applied now."""
     migrations = load_migrations() if migrations is None else migrations
+    if any(m.requires > (0, 0) for m in migrations):
+        migrations = runnable(migrations, server_version(warehouse))
     warehouse.command(LEDGER_DDL)
     applied = {int(str(v)): str(c) for v, c in warehouse.rows("SELECT version, checksum FROM schema_migrations FINAL")}
     done = []
@@ -87,8 +122,10 @@ def migrate(warehouse: _Executor, migrations: list[Migration] | None = None) -> 
 
 def missing_tables(warehouse: _Executor) -> list[str]:
     """Tables of the data contract that the warehouse does not have (e.g. dropped by hand)."""
-    from schemas.contract import TABLES
+    from schemas.contract import TABLES as ALL
 
+    version = server_version(warehouse)
+    TABLES = [t for t in ALL if t.min_server <= version]
     names = ", ".join(f"'{t.name}'" for t in TABLES)
     present = {
         str(name)

@@ -11,14 +11,19 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from pydantic import ValidationError
 
+from streams.metrics.care import GROUPINGS, Grouping
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.sinks.warehouse import Warehouse
 
 EXIT_FAILED, EXIT_INPUT, EXIT_BROKER, EXIT_WAREHOUSE = 1, 3, 4, 5
 
@@ -254,6 +259,114 @@ def sql(query: str, data_dir: Path | None, url: str | None, fmt: str) -> None:
     click.echo(text, nl=False)
 
 
+def parse_hour(text: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time on a whole UTC hour (the aggregates are hourly): ``2026-11-30``, ``2026-11-30T14:00Z``."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-11-30T14:00Z)", param_hint=option
+        ) from None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.minute or value.second or value.microsecond:
+        raise click.BadParameter(
+            f"{text!r} is not on a whole hour: the figures are kept per hour (e.g. {value:%Y-%m-%dT%H}:00Z)",
+            param_hint=option,
+        )
+    return value
+
+
+def open_warehouse(data_dir: Path | None, url: str | None) -> tuple[Settings, Warehouse]:
+    """The warehouse of ``--data-dir`` (chdb) or ``--clickhouse``, migrated (so the aggregate tables exist)."""
+    from schemas.migrate import migrate
+    from streams.local.stack import read_worker_file
+    from streams.sinks.warehouse import WarehouseError, connect
+
+    settings = load_settings(data_dir=data_dir, clickhouse_url=url)
+    if not url:
+        if not (settings.data_dir / "clickhouse").exists():
+            raise WarehouseError(f"no Rapport data in {settings.data_dir.resolve()} (run `rapport up` first)")
+        if read_worker_file(settings.data_dir) is not None:
+            raise WarehouseError(
+                f"a worker holds {settings.data_dir.resolve()}: stop it first, or store into a ClickHouse server "
+                "and use --clickhouse (chdb lets one process at a time open its data)"
+            )
+    warehouse = connect(settings.warehouse_url)
+    migrate(warehouse)
+    return settings, warehouse
+
+
+def brand_directory(settings: Settings) -> Any:
+    from streams.processing.platforms import EMPTY_DIRECTORY, BrandDirectory
+
+    return BrandDirectory.from_file(settings.brands_file) if settings.brands_file else EMPTY_DIRECTORY
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Local state (default .rapport).")
+@click.option("--clickhouse", "url", help="Warehouse URL: chdb://PATH or clickhouse://HOST:PORT/DB.")
+@click.option("--from", "start", help="Start of the range, inclusive (ISO 8601, whole UTC hour).")
+@click.option("--to", "end", help="End of the range, exclusive (ISO 8601, whole UTC hour).")
+@click.option("--brand", "brands", multiple=True, help="Only this brand (repeatable).")
+@click.option("--platform", "platforms", multiple=True, help="Only this platform (repeatable).")
+@click.option("--by", type=click.Choice(list(GROUPINGS)), default="brand", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--rebuild", is_flag=True, help="First recompute the aggregate from every stored row.")
+@clear_errors
+def metrics(
+    data_dir: Path | None,
+    url: str | None,
+    start: str | None,
+    end: str | None,
+    brands: tuple[str, ...],
+    platforms: tuple[str, ...],
+    by: Grouping,
+    fmt: str,
+    rebuild: bool,
+) -> None:
+    """The care metrics per group: who is answered, how fast, within which SLA (docs/metrics.md)."""
+    from streams.metrics import care
+    from streams.metrics.report import render
+
+    query = care.MetricsQuery(
+        start=parse_hour(start, "--from"),
+        end=parse_hour(end, "--to"),
+        brands=brands,
+        platforms=platforms,
+        by=by,
+        policies=brand_directory(load_settings(data_dir=data_dir, clickhouse_url=url)).policies,
+    )
+    if query.start and query.end and query.start >= query.end:
+        raise click.BadParameter("--from must be before --to", param_hint="--from")
+    _, warehouse = open_warehouse(data_dir, url)
+    try:
+        if rebuild:
+            care.refresh_all(warehouse)
+        click.echo(render(care.metrics(warehouse, query), fmt), nl=False)
+    finally:
+        warehouse.close()
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Local state (default .rapport).")
+@click.option("--clickhouse", "url", help="Warehouse URL: chdb://PATH or clickhouse://HOST:PORT/DB.")
+@click.option("--brand", "brands", multiple=True, help="Only this brand (repeatable).")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@clear_errors
+def backlog(data_dir: Path | None, url: str | None, brands: tuple[str, ...], limit: int, fmt: str) -> None:
+    """Messages that need a reply and are still unanswered: negative ones first, oldest first within each."""
+    from streams.metrics import backlog as queue
+
+    _, warehouse = open_warehouse(data_dir, url)
+    try:
+        click.echo(queue.render(queue.backlog(warehouse, brands, limit), fmt), nl=False)
+    finally:
+        warehouse.close()
+
+
 @main.command("demo-data")
 @click.option(
     "--out",
@@ -308,6 +421,28 @@ def bench_memory(
     from streams.bench.memory import run_memory_bench
 
     run_memory_bench(customers, stores, workdir, reply_fraction, json_path)
+
+
+@bench.command("metrics")
+@click.option("--interactions", type=int, default=10_000_000, show_default=True)
+@click.option("--brands", type=int, default=50, show_default=True)
+@click.option("--days", type=int, default=365, show_default=True)
+@click.option("--workdir", type=click.Path(path_type=Path), help="Default: a new temporary directory.")
+@clear_errors
+def bench_metrics(interactions: int, brands: int, days: int, workdir: Path | None) -> None:
+    """`rapport metrics` on generated data (chdb), beside the same figures computed from the rows."""
+    from streams.bench.metrics import run
+
+    run(interactions, brands, days, workdir)
+
+
+def _register_needs_reply() -> None:
+    from streams.bench.needs_reply import needs_reply_command
+
+    bench.add_command(needs_reply_command)
+
+
+_register_needs_reply()
 
 
 @bench.command("baseline-agent", hidden=True)

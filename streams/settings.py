@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     topic_raw: str = "rapport.raw"
     topic_enriched: str = "rapport.enriched"
     topic_dead_letter: str = "rapport.dead-letter"
+    topic_sla_breaches: str = Field(
+        default="rapport.sla-breaches", description="SLA breach events (JSON, key = brand), for alerting consumers."
+    )
     topic_partitions: int = Field(default=4, ge=1)
     topic_replication: int = Field(default=1, ge=1)
 
@@ -80,6 +83,13 @@ class Settings(BaseSettings):
     process_batch_seconds: float = Field(default=0.05, gt=0, description="Max wait to fill a process batch.")
     fetch_max_wait_ms: int = Field(
         default=100, ge=1, description="Longest wait of a consumer fetch for data (tansu waits it out)."
+    )
+
+    sla_tick_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often live brands (latest event within the last hour) get a wall-clock tick, so their SLA "
+        "deadlines pass even when they go quiet.",
     )
 
     # --- sink ----------------------------------------------------------------------------------

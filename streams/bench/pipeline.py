@@ -295,7 +295,7 @@ def stage_figures(chunks: list[Any], warehouse_dir: Path, settings: Settings) ->
 
     # the sink as the worker runs it: enriched messages of one raw message's worth of rows, decoded together
     # into Arrow columns and inserted, a sink batch of messages at a time
-    rows = [interaction_row(item.event, item.sentiment, item.history, 0) for item in items]
+    rows = [interaction_row(item, 0) for item in items]
     per_message = settings.replay_chunk_records
     values = [
         encode_enriched(ProcessResult(interactions=rows[i : i + per_message])) for i in range(0, len(rows), per_message)

@@ -20,9 +20,9 @@ from typing import Any, Protocol
 import orjson
 from pydantic import ValidationError
 
-from schemas.contract import INTERACTIONS, RESPONSES, arrow_struct
+from schemas.contract import INTERACTIONS, RESPONSES, SLA_BREACHES, arrow_struct
 from schemas.interaction import Interaction, describe_validation_error
-from streams.processing import history, replies, twcs
+from streams.processing import history, needs_reply, replies, sla, twcs
 from streams.processing.platforms import EMPTY_DIRECTORY, WEBHOOK_PLATFORMS, BrandDirectory
 from streams.processing.records import (
     FORMATS,
@@ -34,7 +34,8 @@ from streams.processing.records import (
 )
 
 HISTORY, THREADS, CONVERSATIONS = "customer_history", "reply_threads", "conversation_roots"
-STATE_TABLES = (HISTORY, THREADS, CONVERSATIONS)
+QUESTIONS = "brand_questions"  # brand \x1f event_id of a brand message that asks the customer something → 1
+STATE_TABLES = (HISTORY, THREADS, CONVERSATIONS, QUESTIONS, sla.CLOCK, sla.DUE)
 
 
 class State(Protocol):
@@ -132,8 +133,10 @@ class Enriching:
 
     event: Interaction
     sentiment: float | None = None
+    needs_reply: bool = False
     history: history.HistoryColumns = field(default_factory=history.HistoryColumns)
     response: dict[str, Any] | None = None  # the ``responses`` row when this event is a brand's first reply
+    breaches: list[dict[str, Any]] = field(default_factory=list)  # ``sla_breaches`` rows this event decided
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,21 @@ def sentiment_step(item: Enriching, state: State, ctx: StepContext) -> None:
     item.sentiment = ctx.score(item.event.text)
 
 
+def needs_reply_step(item: Enriching, state: State, ctx: StepContext) -> None:
+    """Whether an inbound message needs an answer (``streams/processing/needs_reply.py``). A brand message that
+    asks the customer something is remembered, so the customer's answer to it counts as keeping the case open
+    (when the question arrived first: a replay is sent in time order)."""
+    event = item.event
+    if not event.is_conversational or event.deleted:
+        return
+    if event.direction == "outbound":
+        if needs_reply.brand_asks(event.text):
+            state.set(QUESTIONS, f"{event.brand}\x1f{event.event_id}", 1)
+        return
+    asked = event.parent_id is not None and bool(state.get(QUESTIONS, f"{event.brand}\x1f{event.parent_id}"))
+    item.needs_reply = needs_reply.needs_reply(event.text, answers_brand_question=asked)
+
+
 def history_step(item: Enriching, state: State, ctx: StepContext) -> None:
     """The customer's history with the brand before this event (``streams/processing/history.py``)."""
     event = item.event
@@ -181,6 +199,32 @@ def reply_step(item: Enriching, state: State, ctx: StepContext) -> None:
     key = replies.thread_key(item.event.brand, thread)
     item.response, thread_state = replies.apply_event(state.get(THREADS, key), item.event, ctx.now)
     state.set(THREADS, key, thread_state)
+    if item.response is not None:
+        policy = ctx.options.brands.policy(item.event.brand)
+        response = item.response
+        response["response_business_seconds"] = (
+            None if policy.business_hours is None else policy.elapsed(response["inbound_at"], response["replied_at"])
+        )
+
+
+def sla_step(item: Enriching, state: State, ctx: StepContext) -> None:
+    """Schedule the SLA deadlines of a message that needs a reply, take back breaches a late-arriving reply met,
+    and move the brand's event-time clock past the deadlines this event passes (``streams/processing/sla.py``)."""
+    event = item.event
+    brand = event.brand
+    windows = ctx.options.brands.policy(brand).sla_windows
+    created_at = int(event.created_at.timestamp())
+
+    def thread(inbound_id: str) -> Any:
+        return state.get(THREADS, replies.thread_key(brand, inbound_id))
+
+    if item.needs_reply:
+        item.breaches += sla.schedule(
+            state, brand, event.event_id, event.author_id, created_at, item.sentiment, windows, thread(event.event_id)
+        )
+    if item.response is not None:
+        item.breaches += sla.retractions(state, brand, item.response, windows)
+    item.breaches += sla.observe(state, brand, created_at, thread)
 
 
 #: The per-event steps, in order (names as ``rapport bench pipeline`` prints them). Order matters: the
@@ -189,8 +233,10 @@ STEPS: tuple[tuple[str, Step], ...] = (
     ("conversation", conversation_step),
     ("customer", customer_step),
     ("sentiment", sentiment_step),
+    ("needs reply", needs_reply_step),
     ("customer history", history_step),
     ("reply matching", reply_step),
+    ("sla deadlines", sla_step),
 )
 
 
@@ -202,19 +248,54 @@ def enrich(event: Interaction, state: State, ctx: StepContext) -> Enriching:
     return item
 
 
-def interaction_row(
-    event: Interaction, sentiment: float | None, columns: history.HistoryColumns, now: int
-) -> dict[str, Any]:
+def interaction_row(item: Enriching, now: int) -> dict[str, Any]:
+    """The ``interactions`` row of an event that went through ``STEPS``."""
+    event = item.event
     row = dict(event.__dict__)  # the fields' values, as model_dump(mode="python") gives them, without its cost
     row["customer_id"] = event.customer
     row["created_at"] = int(event.created_at.timestamp())
     row["updated_at"] = int(event.updated_at.timestamp()) if event.updated_at else None
     row["deleted"] = int(event.deleted)
-    row["sentiment"] = sentiment
-    row.update(columns.as_row())
+    row["sentiment"] = item.sentiment
+    row["needs_reply"] = int(item.needs_reply)
+    row.update(item.history.as_row())
     row["ingested_at"] = now
     row["_version"] = int(event.version_time.timestamp() * 1000)
     return row
+
+
+TICK = "tick"  # a raw message that only carries the wall clock to a live brand (streams/processing/sla.py)
+
+
+def tick_payload(now: float) -> bytes:
+    return orjson.dumps({"now": int(now)})
+
+
+def process_tick(message: RawMessage, state: State, received_at: int) -> ProcessResult:
+    """A wall-clock tick for the brand ``message.key``: passes its SLA deadlines when the brand is live."""
+    result = ProcessResult()
+    try:
+        now = orjson.loads(message.payload)["now"]
+        if not isinstance(now, int) or isinstance(now, bool):
+            raise TypeError("now: expected Unix seconds")
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        result.dead_letters.append(
+            DeadLetter(
+                f'tick: expected {{"now": <unix seconds>}} ({exc})',
+                TICK,
+                message.payload,
+                message.key,
+                message.topic,
+                message.partition,
+                message.offset,
+                0,
+                received_at,
+            )
+        )
+        return result
+    brand = message.key
+    result.breaches = sla.tick(state, brand, now, lambda i: state.get(THREADS, replies.thread_key(brand, i)))
+    return result
 
 
 def process_message(
@@ -224,6 +305,8 @@ def process_message(
     now: float,
     options: Options = Options(),
 ) -> ProcessResult:
+    if message.format == TICK:
+        return process_tick(message, state, int(now))
     result = ProcessResult()
     ctx = StepContext(score, int(now), options)
     for index, original, parsed in parse_records(message, options.brands):
@@ -243,9 +326,10 @@ def process_message(
             )
             continue
         item = enrich(parsed, state, ctx)
-        result.interactions.append(interaction_row(item.event, item.sentiment, item.history, ctx.now))
+        result.interactions.append(interaction_row(item, ctx.now))
         if item.response is not None:
             result.responses.append(item.response)
+        result.breaches += item.breaches
     return result
 
 
@@ -256,7 +340,12 @@ def encode_enriched(result: ProcessResult, produced_at: float | None = None) -> 
     """The enriched-topic message for a processed raw message: ClickHouse-ready rows, and when the raw
     message was produced (its Kafka timestamp), so the sink can tell how fresh the data is."""
     return orjson.dumps(
-        {"interactions": result.interactions, "responses": result.responses, "produced_at": produced_at}
+        {
+            "interactions": result.interactions,
+            "responses": result.responses,
+            "sla_breaches": result.breaches,
+            "produced_at": produced_at,
+        }
     )
 
 
@@ -273,6 +362,7 @@ class EnrichedBatch:
 
     interactions: Any  # pyarrow.Table
     responses: Any  # pyarrow.Table
+    breaches: Any  # pyarrow.Table
     produced_at: list[float | None]
     interaction_counts: list[int]
 
@@ -285,6 +375,7 @@ def _enriched_schema() -> Any:
         [
             pa.field("interactions", pa.list_(arrow_struct(INTERACTIONS))),
             pa.field("responses", pa.list_(arrow_struct(RESPONSES))),
+            pa.field("sla_breaches", pa.list_(arrow_struct(SLA_BREACHES))),
             pa.field("produced_at", pa.float64()),
         ]
     )
@@ -309,12 +400,16 @@ def decode_enriched_batch(values: Sequence[bytes]) -> EnrichedBatch:
     )
 
     def rows(name: str) -> Any:
-        return pa.Table.from_struct_array(pc.list_flatten(table.column(name)).combine_chunks())
+        column = table.column(name)
+        if column.null_count == len(column):  # no message carries any (absent field): an empty table
+            return pa.Table.from_struct_array(pa.array([], column.type.value_type))
+        return pa.Table.from_struct_array(pc.list_flatten(column).combine_chunks())
 
     counts = pc.list_value_length(table.column("interactions")).fill_null(0)
     return EnrichedBatch(
         interactions=rows("interactions"),
         responses=rows("responses"),
+        breaches=rows("sla_breaches"),
         produced_at=table.column("produced_at").to_pylist(),
         interaction_counts=counts.to_pylist(),
     )

@@ -94,6 +94,7 @@ class ProcessResult:
 
     interactions: list[dict[str, Any]] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
+    breaches: list[dict[str, Any]] = field(default_factory=list)  # sla_breaches rows (streams/processing/sla.py)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     #: set when processing failed and the whole message became one dead letter: the records it holds
     whole_message_records: int | None = None

@@ -70,6 +70,7 @@ def apply_event(
         "inbound_at": inbound_at,
         "replied_at": replied_at,
         "response_seconds": max(0, replied_at - inbound_at),
+        "response_business_seconds": None,  # filled in with the brand's business hours, if it has any (pipeline)
         "ingested_at": ingested_at,
         "_version": VERSION_BASE - replied_at,
     }

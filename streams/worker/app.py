@@ -33,20 +33,25 @@ from typing import Any, cast
 
 import faust
 import mode
+import orjson
 from faust.web.base import BlueprintManager
 
 from schemas.contract import DEAD_LETTERS, Table
-from streams.kafka.cluster import BrokerError, wait_reachable
+from streams.kafka.cluster import BrokerError, TopicSpec, ensure_topics, wait_reachable
 from streams.kafka.producer import Producer, with_offsets
 from streams.kafka.transport import Transport
+from streams.processing import sla
 from streams.processing.pipeline import (
     STATE_TABLES,
+    TICK,
     Options,
     encode_enriched,
     process_message,
+    tick_payload,
 )
 from streams.processing.platforms import EMPTY_DIRECTORY, BrandDirectory, secret_settings
 from streams.processing.records import (
+    HEADER_FORMAT,
     ProcessResult,
     RawMessage,
     failed_message_result,
@@ -205,6 +210,18 @@ class Rapport:
         async def _check_kafka() -> None:
             await rapport.check_kafka()
 
+        if self.tables:
+
+            @self.app.service
+            class _SlaBreachTopic(mode.Service):
+                async def on_start(self) -> None:  # only produced to, so Faust does not create it
+                    spec = TopicSpec(s.topic_sla_breaches, s.topic_partitions, s.topic_replication)
+                    await asyncio.get_running_loop().run_in_executor(None, ensure_topics, s.kafka_brokers, [spec])
+
+            @self.app.timer(s.sla_tick_seconds)
+            async def _sla_ticks() -> None:
+                await rapport.send_sla_ticks()
+
         self._register_web()
 
     # --- failure and health --------------------------------------------------------------------
@@ -250,6 +267,20 @@ class Rapport:
                 self.fail(f"Kafka unreachable for {self.health.broker.seconds():.0f}s: {exc}")
             return
         self.health.broker.ok()
+
+    async def send_sla_ticks(self) -> None:
+        """A wall-clock tick to every live brand whose state this worker holds (streams/processing/sla.py): a
+        raw message keyed by the brand, so it reaches the brand's partition and goes through the process agent
+        like any event; the agent passes the deadlines only if the brand is still live when it gets there."""
+        now = time.time()
+        acks = []
+        for brand, clock in self.table_store.items(sla.CLOCK):
+            if clock and clock.get("wm", 0) >= now - sla.LIVE_SECONDS:
+                headers = [(HEADER_FORMAT, TICK.encode())]
+                acks.append(
+                    await self.producer.send(self.settings.topic_raw, tick_payload(now), brand.encode(), None, headers)
+                )
+        await asyncio.gather(*acks)
 
     def agents_not_running(self) -> list[str]:
         if self.settings.worker_role == "edge":
@@ -356,9 +387,11 @@ class Rapport:
                 log.exception("processing failed; dead-lettering the whole message")
                 result = failed_message_result(message, exc, now)
             key = message.key.encode()
-            if result.interactions or result.responses:
+            if result.interactions or result.responses or result.breaches:
                 value = encode_enriched(result, produced_at)
                 acks.append(await self.producer.send(s.topic_enriched, value, key=key))
+            for breach in result.breaches:  # for alerting consumers; the sink stores them from the enriched topic
+                acks.append(await self.producer.send(s.topic_sla_breaches, orjson.dumps(breach), key=key))
             for letter in result.dead_letters:
                 log.warning(
                     "dead letter (%s/%s/%s#%s): %s",

@@ -18,8 +18,9 @@ from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
 
-from schemas.contract import INTERACTIONS, RESPONSES, Table
-from schemas.migrate import migrate
+from schemas.contract import CARE_HOURLY, INTERACTIONS, RESPONSES, SLA_BREACHES, Table
+from schemas.migrate import migrate, server_version
+from streams.metrics import care
 from streams.processing.pipeline import EnrichedBatch, decode_enriched_batch
 from streams.settings import Settings
 from streams.sinks.warehouse import Rows, Warehouse, WarehouseError, connect
@@ -31,6 +32,19 @@ log = logging.getLogger("rapport.worker")
 Batches = Sequence[tuple[Table, Rows]]
 
 
+#: The tables whose rows feed ``care_hourly``, and the column that places a row in its hour.
+AGGREGATED = {INTERACTIONS.name: "created_at", RESPONSES.name: "inbound_at", SLA_BREACHES.name: "inbound_at"}
+
+
+def aggregate_buckets(batches: Batches) -> set[care.Bucket]:
+    """The (brand, platform, hour) buckets of ``care_hourly`` that the rows of ``batches`` fall in."""
+    found: set[care.Bucket] = set()
+    for table, rows in batches:
+        if table.name in AGGREGATED and len(rows):
+            found |= care.buckets_of(rows, AGGREGATED[table.name])
+    return found
+
+
 class WarehouseSink:
     """Stores batches of rows into the warehouse of ``settings`` (opened and migrated on first use)."""
 
@@ -39,6 +53,7 @@ class WarehouseSink:
         self.health = health
         self.progress = progress
         self._warehouse = warehouse
+        self._aggregates: bool | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-warehouse")
 
     @property
@@ -48,12 +63,21 @@ class WarehouseSink:
             migrate(self._warehouse)
         return self._warehouse
 
+    @property
+    def aggregates(self) -> bool:
+        """Whether the warehouse has the aggregate tables (every current ClickHouse; not the old server that
+        tests use for the wire protocol, which gets the core tables only: ``schemas/migrate.py``)."""
+        if self._aggregates is None:
+            self._aggregates = server_version(self.warehouse) >= CARE_HOURLY.min_server
+        return self._aggregates
+
     async def in_thread(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await asyncio.shield(loop.run_in_executor(self._executor, fn, *args))
 
     async def store(self, batches: Batches | Callable[[], Batches]) -> None:
-        """Insert the batches, retrying until the warehouse accepts them (nothing is acked before).
+        """Insert the batches, then recompute the aggregate rows they touch, retrying both until the warehouse
+        accepts them (nothing is acked before).
 
         ``batches`` may be a function that makes them: it runs once, in the warehouse thread, so the
         decoding of a batch and its insert are one step with no await in between."""
@@ -65,6 +89,10 @@ class WarehouseSink:
             for table, rows in made[0]:
                 for start in range(0, len(rows), self.settings.sink_batch_size):
                     self.warehouse.insert(table, rows[start : start + self.settings.sink_batch_size])
+            if self.aggregates:
+                # recomputed from FINAL rows after the insert and before the ack: a batch redelivered after a
+                # crash between the two is inserted and recomputed again (streams/metrics/care.py)
+                care.refresh(self.warehouse, aggregate_buckets(made[0]))
 
         def failed(exc: BaseException) -> bool:  # worth another attempt?
             if not isinstance(exc, WarehouseError):
@@ -109,7 +137,8 @@ class WarehouseSink:
 
         def decode() -> Batches:
             decoded.append(decode_enriched_batch(values))
-            return [(INTERACTIONS, decoded[0].interactions), (RESPONSES, decoded[0].responses)]
+            batch = decoded[0]
+            return [(INTERACTIONS, batch.interactions), (RESPONSES, batch.responses), (SLA_BREACHES, batch.breaches)]
 
         await self.store(decode)
         return decoded[0]

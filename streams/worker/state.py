@@ -70,6 +70,20 @@ class TableStore:
         changes = [Change(key, value, partition, tp, offset) for key, value, offset in records]
         self.tables[table].data.apply_changelog_batch(changes, to_key=_same, to_value=_same)
 
+    def items(self, table: str) -> list[tuple[str, Any]]:
+        """Every stored (key, value) of a table, in the partitions this worker holds (its timers use it)."""
+        store = self.tables[table].data
+        dbs = store._dbs.values() if hasattr(store, "_dbs") else [store.data]
+        out = []
+        for db in dbs:
+            items = db.iteritems() if hasattr(db, "iteritems") else db.items()
+            if hasattr(items, "seek_to_first"):
+                items.seek_to_first()
+            for key, raw in items:
+                if raw is not None:
+                    out.append((key.decode("utf-8", errors="replace"), orjson.loads(raw)))
+        return out
+
     def value(self, table: str, key: str) -> Any:
         """The stored value of ``key`` in whichever partition holds it (tests, operators)."""
         store = self.tables[table].data

@@ -86,6 +86,8 @@ class FakeWarehouse:
             self.ledger[int(match.group(1))] = match.group(2)
 
     def rows(self, sql: str) -> list[tuple[object, ...]]:
+        if "version()" in sql:
+            return [("26.9.2.1",)]
         if "system.tables" in sql:  # the contract tables all exist (see the chdb test for a missing one)
             return [(t.name,) for t in TABLES]
         return [(v, c) for v, c in self.ledger.items()]
@@ -152,6 +154,10 @@ def test_schema_snapshot_tables_equal_the_contract(chdb: Migrated, table: Any) -
     engine = chdb.warehouse.scalar(
         f"SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = '{table.name}'"
     )
+    if table.engine == "View":  # a view has no engine_full; its engine is "View"
+        engine = chdb.warehouse.scalar(
+            f"SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = '{table.name}'"
+        )
     assert str(engine).startswith(table.engine), f"{table.name}: {engine} does not start with {table.engine}"
 
 

@@ -17,13 +17,14 @@ own bytes (the event object re-serialised; the whole body when it does not parse
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from schemas.interaction import Interaction
+from streams.processing.care import DEFAULT_POLICY, CarePolicy
 
 PLATFORMS = ("x", "facebook", "instagram")
 
@@ -45,9 +46,14 @@ class Parsed:
 
 @dataclass(frozen=True)
 class BrandDirectory:
-    """Which brand each platform account id belongs to (``RAPPORT_BRANDS_FILE``)."""
+    """Which brand each platform account id belongs to, and each brand's care policy (``RAPPORT_BRANDS_FILE``)."""
 
     accounts: Mapping[str, Mapping[str, frozenset[str]]]  # brand -> platform -> account ids
+    policies: Mapping[str, CarePolicy] = field(default_factory=dict)  # brand -> SLA windows, business hours
+
+    def policy(self, brand: str) -> CarePolicy:
+        """The brand's care policy (``care:`` in the brands file), else the default (SLA windows 1 h and 24 h)."""
+        return self.policies.get(brand, DEFAULT_POLICY)
 
     def brand_for(self, platform: str, account_id: str | int | None) -> str | None:
         if account_id is None:
@@ -67,16 +73,25 @@ class BrandDirectory:
 
     @classmethod
     def from_mapping(cls, data: Any) -> BrandDirectory:
-        """``{"brands": {"acme": {"x": ["2244994945"], "facebook": [...], "instagram": [...]}}}``."""
+        """``{"brands": {"acme": {"x": ["2244994945"], "facebook": [...], "instagram": [...],
+        "care": {"sla": ["1h", "24h"], "business_hours": {"timezone": "Europe/Paris", "days": "mon-fri",
+        "hours": "09:00-18:00"}}}}}`` (``care`` is optional: see ``streams/processing/care.py``)."""
         if not isinstance(data, dict) or not isinstance(data.get("brands"), dict):
             raise BrandsFileError('expected {"brands": {BRAND: {PLATFORM: [ACCOUNT_ID, ...]}}}')
         accounts: dict[str, dict[str, frozenset[str]]] = {}
+        policies: dict[str, CarePolicy] = {}
         owner: dict[tuple[str, str], str] = {}
         for brand, platforms in data["brands"].items():
             if not isinstance(platforms, dict):
                 raise BrandsFileError(f"brands.{brand}: expected a mapping of platform to account ids")
             accounts[str(brand)] = {}
             for platform, ids in platforms.items():
+                if platform == "care":
+                    try:
+                        policies[str(brand)] = CarePolicy.from_mapping(ids)
+                    except ValueError as exc:
+                        raise BrandsFileError(f"brands.{brand}.care: {exc}") from exc
+                    continue
                 if platform not in PLATFORMS:
                     raise BrandsFileError(f"brands.{brand}.{platform}: unknown platform (use {', '.join(PLATFORMS)})")
                 if not isinstance(ids, list) or not ids:
@@ -89,7 +104,7 @@ class BrandDirectory:
                         )
                     owner[(platform, account)] = str(brand)
                 accounts[str(brand)][platform] = frozenset(map(str, ids))
-        return cls(accounts)
+        return cls(accounts, policies)
 
     @classmethod
     def from_file(cls, path: Path) -> BrandDirectory:

@@ -1,0 +1,1 @@
+"""Figures computed from the warehouse: the care metrics (care.py)."""
