@@ -4,28 +4,40 @@
 ``jsonl`` input format of ``rapport replay`` — for a few brands on x, facebook and instagram over a
 couple of weeks. The data is made up but behaves like the real thing, so the demo makes the
 product's point: *reach is not engagement*. Every brand posts and gets likes, but the brands differ
-in whether (and how fast) they answer the people who write to them:
+in whether (and how fast) they answer the people who write to them, so every care metric (reply rate,
+first-response median and p90, answered within 1 h / 24 h, SLA breaches, backlog, response equity by
+follower count) has a brand that stands out. The names hint at the habits:
 
-============== ================= =============================================================
-brand          habit             what it does
-============== ================= =============================================================
-NorthBank      attentive         answers almost everyone, within minutes
-GlowUp         influencer_only   answers customers with > 10k followers, ignores the rest
-VoltMotors     broadcaster       posts a lot (big reach), almost never replies
-TelcoOne       slow              answers most people, but hours (sometimes a day) later
-SkyHop         firefighter       answers complaints quickly, ignores questions and praise
-FreshCart      average           answers about half, within a couple of hours
-============== ================= =============================================================
+=============== ================= ============================================================
+brand           habit             what it does
+=============== ================= ============================================================
+SwiftBank       attentive         answers nearly every message that needs a reply, in minutes
+VIPGlow         influencer_only   answers accounts with 10k+ followers, rarely anyone else
+BlackoutEnergy  outage            answers most people within the hour, but its care team goes
+                                  dark for 9 hours on the middle day (08:00–17:00 UTC): no
+                                  reply at all while customers keep writing (some twice:
+                                  "is anyone there?"), then a slow catch-up over the evening;
+                                  a quarter of the held-up messages are never answered
+MegaphoneMotors broadcaster       posts all day to a huge audience, almost never replies
+SnailTel        slow              answers most people, but hours (sometimes a day) later
+FirefightAir    firefighter       answers complaints quickly, ignores questions and praise
+=============== ================= ============================================================
 
 What is generated, per brand and customer:
 
 - brand **posts** (outbound broadcasts, no customer) with impressions / likes / shares / replies counts;
 - customer **reactions**, **shares** (no text) of those posts and **follows** of the brand: reach
   signals, never conversation;
-- customer **comments** on posts and **mentions** of the brand (complaints, questions, praise; some with
-  emoji), the brand's **replies** to them (``parent_id`` = the customer's message, ``customer_id`` =
-  that customer), sometimes a customer **follow-up** reply in the same conversation and the brand's
-  answer to it.
+- customer **comments** on posts and **mentions** of the brand. About two thirds need a reply
+  (complaints, questions, requests), the rest do not (thanks, praise, emoji-only); brands answer
+  those only now and then, out of courtesy;
+- the brand's **replies** (``parent_id`` = the customer's message, ``customer_id`` = that customer) and
+  the rest of the conversation: a brand often asks for details ("Can you DM us your order number?"),
+  the customer answers ("done, sent": a message that needs a reply again) and the brand closes the
+  case; or the customer says thanks (no reply needed) or that it still does not work.
+
+Customers' follower counts span the tiers of the equity metric: many under 100, some 100–999 and
+1k–9,999, a few influencers with 10k or more.
 
 A small deterministic fraction of the lines (~0.5%) is deliberately bad — invalid JSON, a missing
 ``brand``, a ``created_at`` without timezone, an unknown ``kind`` — so the demo also shows the
@@ -36,6 +48,7 @@ Everything comes from one ``random.Random(seed)``: the same arguments give byte-
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import random
@@ -48,17 +61,40 @@ from typing import Any, Literal
 from schemas.interaction import Interaction
 
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
-INFLUENCER_FOLLOWERS = 10_000
-"""Customers with more followers than this count as influencers."""
+FOLLOWER_TIERS = (100, 1_000, 10_000)
+"""Lower bounds of the follower tiers after the first: <100, 100–999, 1k–9,999, 10k+."""
+FOLLOWER_TIER_WEIGHTS = (45, 30, 17, 8)
+"""How many customers (relative) fall in each follower tier."""
+INFLUENCER_FOLLOWERS = FOLLOWER_TIERS[-1]
+"""Customers with at least this many followers count as influencers."""
+OUTAGE_START_HOUR = 8
+"""A brand with ``outage_hours`` stops answering at this UTC hour of the middle day of the window."""
+OUTAGE_LOST_SHARE = 0.25
+"""Share of the messages caught by an outage that the brand never answers."""
 BAD_LINE_SHARE = 0.005
 BAD_LINE_KINDS = ("invalid_json", "missing_brand", "naive_created_at", "unknown_kind")
 
 PLATFORMS = ("x", "facebook", "instagram")
 CUSTOMER_PLATFORM_WEIGHTS = (0.5, 0.25, 0.25)
 
-Tone = Literal["complaint", "question", "praise"]
-TONES: tuple[Tone, ...] = ("complaint", "question", "praise")
-TONE_WEIGHTS = (0.45, 0.30, 0.25)
+Intent = Literal["complaint", "question", "request", "answer", "thanks", "praise", "emoji"]
+"""What a customer message is: ``answer`` is a customer's answer to a brand's question ("done, sent")."""
+OPENINGS: tuple[Intent, ...] = ("complaint", "question", "request", "thanks", "praise", "emoji")
+"""What a customer's first message in a conversation can be."""
+OPENING_WEIGHTS = (0.30, 0.21, 0.14, 0.12, 0.15, 0.08)
+NEEDS_REPLY: frozenset[Intent] = frozenset({"complaint", "question", "request", "answer"})
+"""Intents a care team should answer; the others (thanks, praise, emoji) need no reply."""
+COURTESY_SHARE = 0.35
+"""A brand answers a message that needs no reply with this fraction of its usual answer rate."""
+ASK_CHANCE: dict[Intent, float] = {"complaint": 0.5, "request": 0.4, "question": 0.2}
+"""Chance that the brand's first answer asks the customer for details (a DM with a reference)."""
+MAX_BRAND_TURNS = 3
+"""At most this many brand replies in one conversation."""
+
+
+def follower_tier(followers: int) -> int:
+    """0: under 100, 1: 100–999, 2: 1k–9,999, 3: 10k and more."""
+    return bisect.bisect_right(FOLLOWER_TIERS, followers)
 
 
 # --- the brands ---------------------------------------------------------------------------------
@@ -75,37 +111,49 @@ class Persona:
     """What customers write about (fills ``{topic}`` in the message templates)."""
     products: tuple[str, ...]
     """What the brand posts about."""
+    reference: str
+    """What the brand asks customers to DM ("Can you DM us your {reference}?")."""
     answer_rate: float
-    """Chance that the brand answers an ordinary customer message at all."""
+    """Chance that the brand answers an ordinary customer message that needs a reply."""
     median_delay_minutes: float
     """Typical time to answer; actual delays are lognormal around it."""
     delay_spread: float = 0.8
     """Sigma of the log delay: 0.5 = fairly regular, 1.2 = anything from minutes to a day."""
-    influencer_answer_rate: float | None = None
-    """Answer rate for customers with more than ``INFLUENCER_FOLLOWERS`` (None: ``answer_rate``)."""
+    tier_answer_rates: tuple[float, float, float, float] | None = None
+    """Answer rates by the customer's follower tier (``follower_tier``); None: ``answer_rate``."""
     complaint_answer_rate: float | None = None
     """Answer rate for complaints (None: ``answer_rate``)."""
+    outage_hours: float = 0
+    """The care team is out this long from ``OUTAGE_START_HOUR`` on the middle day: no replies at all."""
+    catch_up_minutes: float = 120
+    """Typical wait after the outage for the messages it held up."""
+    influencer_pull: float = 0
+    """Chance that an influencer customer talks to this brand too (besides the brands drawn at random)."""
     posts_per_day: float = 1.0
     brand_followers: int = 50_000
     post_reach: int = 20_000
     """Median impressions of a post."""
 
-    def answer_probability(self, followers: int, tone: Tone) -> float:
-        if self.influencer_answer_rate is not None and followers > INFLUENCER_FOLLOWERS:
-            return self.influencer_answer_rate
-        if self.complaint_answer_rate is not None and tone == "complaint":
-            return self.complaint_answer_rate
-        return self.answer_rate
+    def answer_probability(self, followers: int, opening: Intent, message: Intent | None = None) -> float:
+        """Chance that the brand answers ``message`` (default: ``opening``) of a conversation opened by ``opening``."""
+        if self.tier_answer_rates is not None:
+            rate = self.tier_answer_rates[follower_tier(followers)]
+        elif self.complaint_answer_rate is not None and opening == "complaint":
+            rate = self.complaint_answer_rate
+        else:
+            rate = self.answer_rate
+        return rate if (message or opening) in NEEDS_REPLY else COURTESY_SHARE * rate
 
 
 PERSONAS: tuple[Persona, ...] = (
     Persona(
-        brand="NorthBank",
+        brand="SwiftBank",
         habit="attentive",
-        description="answers almost everyone, within minutes",
+        description="answers nearly every message that needs a reply, within minutes",
         topics=("card", "transfer", "app login", "savings account", "statement"),
         products=("mobile app", "savings account", "travel card"),
-        answer_rate=0.95,
+        reference="account number",
+        answer_rate=0.96,
         median_delay_minutes=7,
         delay_spread=0.7,
         posts_per_day=1.0,
@@ -113,24 +161,43 @@ PERSONAS: tuple[Persona, ...] = (
         post_reach=30_000,
     ),
     Persona(
-        brand="GlowUp",
+        brand="VIPGlow",
         habit="influencer_only",
-        description="answers customers with many followers, ignores the rest",
-        topics=("order", "foundation shade", "delivery", "lipstick", "refund"),
+        description="answers accounts with 10k+ followers, rarely anyone else",
+        topics=("order", "foundation shade", "delivery", "lipstick", "gift card"),
         products=("serum", "spring palette", "lip oil"),
-        answer_rate=0.04,
-        influencer_answer_rate=0.9,
+        reference="order number",
+        answer_rate=0.05,
+        tier_answer_rates=(0.03, 0.06, 0.2, 0.92),
+        influencer_pull=0.5,
         median_delay_minutes=25,
         posts_per_day=1.5,
         brand_followers=400_000,
         post_reach=90_000,
     ),
     Persona(
-        brand="VoltMotors",
+        brand="BlackoutEnergy",
+        habit="outage",
+        description="answers most people within the hour, but goes dark for 9 hours mid-period",
+        topics=("bill", "smart meter", "direct debit", "meter reading", "tariff"),
+        products=("green tariff", "smart meter", "heat pump offer"),
+        reference="account number",
+        answer_rate=0.85,
+        median_delay_minutes=30,
+        delay_spread=0.8,
+        outage_hours=9,
+        catch_up_minutes=150,
+        posts_per_day=1.5,
+        brand_followers=60_000,
+        post_reach=12_000,
+    ),
+    Persona(
+        brand="MegaphoneMotors",
         habit="broadcaster",
         description="posts all day to a huge audience, almost never replies",
         topics=("charging", "service booking", "delivery date", "software update", "test drive"),
         products=("Volt S", "home charger", "Volt X crossover"),
+        reference="vehicle registration",
         answer_rate=0.03,
         median_delay_minutes=180,
         posts_per_day=6.0,
@@ -138,12 +205,13 @@ PERSONAS: tuple[Persona, ...] = (
         post_reach=400_000,
     ),
     Persona(
-        brand="TelcoOne",
+        brand="SnailTel",
         habit="slow",
         description="answers most people, but hours (sometimes a day) later",
         topics=("bill", "signal", "roaming", "contract", "router"),
         products=("5G plan", "fibre router", "family bundle"),
-        answer_rate=0.75,
+        reference="account number",
+        answer_rate=0.8,
         median_delay_minutes=8 * 60,
         delay_spread=0.7,
         posts_per_day=1.0,
@@ -151,11 +219,12 @@ PERSONAS: tuple[Persona, ...] = (
         post_reach=15_000,
     ),
     Persona(
-        brand="SkyHop",
+        brand="FirefightAir",
         habit="firefighter",
         description="answers complaints quickly, ignores questions and praise",
         topics=("flight", "luggage", "refund", "booking", "seat"),
-        products=("summer fares", "city breaks", "new lounge"),
+        products=("summer fares", "city breaks", "airport lounge"),
+        reference="booking reference",
         answer_rate=0.08,
         complaint_answer_rate=0.85,
         median_delay_minutes=35,
@@ -163,25 +232,13 @@ PERSONAS: tuple[Persona, ...] = (
         brand_followers=250_000,
         post_reach=40_000,
     ),
-    Persona(
-        brand="FreshCart",
-        habit="average",
-        description="answers about half, within a couple of hours",
-        topics=("delivery", "order", "voucher", "substitution", "app"),
-        products=("weekly box", "bakery range", "same-day delivery"),
-        answer_rate=0.45,
-        median_delay_minutes=120,
-        posts_per_day=1.5,
-        brand_followers=60_000,
-        post_reach=12_000,
-    ),
 )
 PERSONAS_BY_HABIT = {p.habit: p for p in PERSONAS}
 
 
 # --- the texts ------------------------------------------------------------------------------------
 
-MENTIONS: dict[Tone, tuple[str, ...]] = {
+MENTIONS: dict[Intent, tuple[str, ...]] = {
     "complaint": (
         "@{brand} my {topic} has been broken since yesterday and nobody helps. Terrible service 😡",
         "@{brand} third time asking: what is going on with my {topic}? This is ridiculous.",
@@ -195,15 +252,28 @@ MENTIONS: dict[Tone, tuple[str, ...]] = {
         "@{brand} is there a way to check my {topic} online?",
         "Hey @{brand}, does the {topic} work abroad?",
         "@{brand} who can I talk to about my {topic}?",
+        "@{brand} how long does a {topic} change usually take?",
+    ),
+    "request": (
+        "@{brand} please can someone call me back about my {topic}?",
+        "@{brand} can you check my {topic} for me please? Details in DM",
+        "@{brand} I need help with my {topic} today, please get in touch",
+        "@{brand} please escalate my {topic} case, I want this resolved this week",
+    ),
+    "thanks": (
+        "@{brand} thanks for the help with my {topic} yesterday!",
+        "Cheers @{brand}, all sorted now 👍",
+        "@{brand} thanks for sorting my {topic} so quickly, amazing team",
+        "@{brand} thank you, got it!",
     ),
     "praise": (
-        "@{brand} love the new {topic}, great job! 😍",
-        "Shoutout to @{brand}, the {topic} was super easy. Thank you!",
-        "@{brand} best {topic} I've had in years 🙌",
-        "@{brand} thanks for sorting my {topic} so quickly, amazing team",
+        "@{brand} love the {product}, great job! 😍",
+        "Shoutout to @{brand}, the {product} is brilliant. Thank you!",
+        "@{brand} really impressed with the {product} 🙌",
     ),
+    "emoji": ("@{brand} 😍😍😍", "@{brand} 🔥🔥", "@{brand} 🙌", "@{brand} ❤️", "@{brand} 👏👏👏"),
 }
-COMMENTS: dict[Tone, tuple[str, ...]] = {
+COMMENTS: dict[Intent, tuple[str, ...]] = {
     "complaint": (
         "Maybe fix my {topic} before posting ads 🙄",
         "Nice post, but my {topic} is still broken. Disappointed.",
@@ -214,11 +284,16 @@ COMMENTS: dict[Tone, tuple[str, ...]] = {
         "Does this work with my {topic}?",
         "How much is it?",
     ),
+    "request": (
+        "Can someone DM me about my {topic} please?",
+        "Please send me the price list, I'd like to order",
+    ),
+    "thanks": ("Thanks for sharing!", "Thank you, that's helpful 👍"),
     "praise": ("Love this! 😍", "Looks great!", "Can't wait to try it 🙌", "Brilliant, well done"),
+    "emoji": ("😍", "🔥🔥🔥", "👏👏", "❤️❤️"),
 }
-REPLIES: dict[Tone, tuple[str, ...]] = {
+REPLIES: dict[Intent, tuple[str, ...]] = {
     "complaint": (
-        "Hi {name}, we're sorry about the trouble with your {topic}. Could you DM us the details?",
         "So sorry {name}! Our team is looking into your {topic} right now.",
         "Hi {name}, apologies for this. We've escalated your {topic} case and will update you today.",
     ),
@@ -227,22 +302,51 @@ REPLIES: dict[Tone, tuple[str, ...]] = {
         "Good question {name}: yes, details are on our help page. Let us know if anything is unclear!",
         "Hi {name}, we've sent you a DM with the steps for your {topic}.",
     ),
+    "request": (
+        "Hi {name}, of course. We've passed your {topic} request to the team and will be in touch today.",
+        "Thanks {name}, we've noted this and someone will call you back within 24 hours.",
+    ),
+    "thanks": ("You're welcome, {name}! 😊", "Anytime, {name}. Have a great day!"),
     "praise": (
         "Thank you so much, {name}! 💙",
         "That's great to hear {name}, thanks for the kind words!",
         "You made our day, {name} 😊",
     ),
+    "emoji": ("💙", "Thank you, {name}! 🙌"),
 }
+ASKS = (
+    "Sorry to hear that, {name}. Can you DM us your {reference}?",
+    "Hi {name}, we'd like to help. Could you DM us your {reference} so we can look into your {topic}?",
+    "Hi {name}, can you send us your {reference} in a DM? We'll check it straight away.",
+)
+"""The brand asks for details: the customer's answer keeps the case open."""
+NUDGES = (
+    "@{brand} hello?? Still waiting for an answer about my {topic}",
+    "@{brand} is anyone there? Nobody has replied about my {topic} 😡",
+    "@{brand} hours and still no reply. Is your support team down?",
+)
+"""A customer writes again when the brand's care team is out (a complaint: it needs a reply)."""
+NUDGE_CHANCE = 0.5
+CUSTOMER_ANSWERS = ("done, sent", "Done, sent 👍", "DM sent!", "Just sent it over DM", "Sent you the details now")
+"""The customer's answer to a brand's question: it needs a reply."""
 FOLLOW_UPS_HAPPY = ("Thanks, that fixed it! 🙏", "Great, thank you for the quick answer", "Perfect, thanks!")
 FOLLOW_UPS_UNHAPPY = (
     "Still not working...",
-    "I sent the DM two days ago and heard nothing 😤",
+    "I did what you said and it's still the same 😤",
     "That doesn't help at all, really annoyed",
 )
-SECOND_REPLIES = (
-    "Thanks for letting us know {name}, glad we could help!",
-    "Sorry {name}, we're checking again and will get back to you shortly.",
-)
+SECOND_REPLIES: dict[Intent, tuple[str, ...]] = {
+    "answer": (
+        "Thanks {name}, got it. We've sorted your {topic}; you'll get a confirmation shortly.",
+        "Thanks {name}! We found the problem with your {topic} and fixed it on our side.",
+    ),
+    "complaint": (
+        "Sorry {name}, we're checking again and will get back to you shortly.",
+        "We're really sorry {name}. A specialist will contact you today about your {topic}.",
+    ),
+    "thanks": ("Thanks for letting us know {name}, glad we could help!", "Glad it's sorted, {name}! 💙"),
+}
+"""The brand's later answers, by the customer's follow-up (``answer``, unhappy ``complaint``, ``thanks``)."""
 POSTS = (
     "Meet the new {product} ✨ Available today.",
     "Weekend offer: 20% off the {product}! Don't miss it.",
@@ -257,7 +361,7 @@ FIRST_NAMES = (
 )  # fmt: skip
 
 #: Customer activity is lower at night: relative weight of each UTC hour.
-HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 9, 8, 8, 8, 8, 9, 9, 9, 8, 6, 4, 2)
+HOUR_WEIGHTS = (3, 3, 3, 3, 3, 3, 3, 5, 7, 8, 8, 8, 9, 8, 8, 8, 8, 9, 9, 9, 8, 6, 4, 3)
 
 
 # --- the people ---------------------------------------------------------------------------------
@@ -320,6 +424,25 @@ class _Generator:
         minutes = self.rng.lognormvariate(math.log(median_minutes), spread)
         return at + timedelta(seconds=max(20, int(minutes * 60)))
 
+    def outage(self, persona: Persona) -> tuple[datetime, datetime] | None:
+        """When the brand's care team is out (None: never)."""
+        if not persona.outage_hours:
+            return None
+        begin = self.start + timedelta(days=(self.end - self.start).days // 2, hours=OUTAGE_START_HOUR)
+        return begin, begin + timedelta(hours=persona.outage_hours)
+
+    def answer_time(self, brand: Brand, asked_at: datetime) -> datetime | None:
+        """When the brand answers a message written at ``asked_at`` (None: lost in an outage's backlog)."""
+        persona = brand.persona
+        at = self.later(asked_at, persona.median_delay_minutes, persona.delay_spread)
+        outage = self.outage(persona)
+        if outage is None or at < outage[0] or asked_at >= outage[1]:
+            return at
+        # The answer would fall in the outage (or the message waited through it): it waits for the catch-up.
+        if self.rng.random() < OUTAGE_LOST_SHARE:
+            return None
+        return max(at, self.later(outage[1], persona.catch_up_minutes, 0.8))
+
     def poisson(self, mean: float) -> int:
         """A Poisson-distributed count (Knuth's method; normal approximation for large means)."""
         if mean > 30:
@@ -346,6 +469,14 @@ class _Generator:
             suffix = "" if index < len(PERSONAS) else str(index // len(PERSONAS) + 1)
             self.brands.append(Brand(persona, persona.brand + suffix, 100_000_000 + 7_919 * (index + 1)))
 
+    def followers(self) -> int:
+        """A follower count: a tier drawn by ``FOLLOWER_TIER_WEIGHTS``, log-uniform in it; influencers Pareto."""
+        tier = self.rng.choices(range(len(FOLLOWER_TIER_WEIGHTS)), weights=FOLLOWER_TIER_WEIGHTS)[0]
+        if tier == len(FOLLOWER_TIERS):
+            return min(3_000_000, int(INFLUENCER_FOLLOWERS * self.rng.paretovariate(1.0)))
+        low, high = (1, *FOLLOWER_TIERS)[tier], FOLLOWER_TIERS[tier]
+        return min(high - 1, int(low * (high / low) ** self.rng.random()))
+
     def make_customers(self, count: int) -> None:
         taken: set[str] = set()
         for _ in range(count):
@@ -355,10 +486,12 @@ class _Generator:
                 author_id = str(self.rng.randrange(10**8, 10**10))
             taken.add(platform + author_id)
             name = self.rng.choice(FIRST_NAMES)
-            # lognormal: median ~400 followers, ~7% above 10k, a few with hundreds of thousands
-            followers = int(self.rng.lognormvariate(6.0, 2.2))
+            followers = self.followers()
             how_many = self.rng.choices((1, 2, 3), weights=(5, 3, 2))[0]
-            brands = tuple(sorted(self.rng.sample(range(len(self.brands)), min(how_many, len(self.brands)))))
+            chosen = set(self.rng.sample(range(len(self.brands)), min(how_many, len(self.brands))))
+            if followers >= INFLUENCER_FOLLOWERS:
+                chosen |= {i for i, b in enumerate(self.brands) if self.rng.random() < b.persona.influencer_pull}
+            brands = tuple(sorted(chosen))
             self.customers.append(
                 Customer(
                     platform=platform,
@@ -367,7 +500,7 @@ class _Generator:
                     name=name.capitalize(),
                     followers=followers,
                     brands=brands,
-                    chattiness=self.rng.choice((0.5, 1.0, 2.0, 3.0, 5.0)),
+                    chattiness=self.rng.choice((1.0, 1.5, 2.5, 3.5, 5.0)),
                 )
             )
 
@@ -398,48 +531,90 @@ class _Generator:
             "customer_id": customer.author_id if customer else None,
         }
 
-    def conversation(self, brand: Brand, customer: Customer, message: Interaction, tone: Tone, topic: str) -> None:
-        """The brand may answer ``message``; the customer may answer back; the brand may answer again."""
+    def conversation(
+        self, brand: Brand, customer: Customer, message: Interaction, intent: Intent, topic: str, nudge: bool = True
+    ) -> None:
+        """The brand may answer ``message``; the customer may answer back, and so on.
+
+        The brand answers with its habit's probability for the opening ``intent`` (a bit less on later
+        turns, much less for a message that needs no reply). Its first answer may ask for details; the
+        customer then usually sends them ("done, sent"). Otherwise the customer sometimes says thanks or
+        that it still does not work. A customer who writes during the brand's outage may write again
+        (``nudge``) an hour or so later, while the outage lasts.
+        """
         persona, platform = brand.persona, customer.platform
-        if self.rng.random() >= persona.answer_probability(customer.followers, tone):
-            return
         root = message.conversation_id or message.event_id
-        at = self.later(message.created_at, persona.median_delay_minutes, persona.delay_spread)
-        reply = self.add(
+        last, last_intent = message, intent
+        for turn in range(MAX_BRAND_TURNS):
+            if nudge and last_intent in NEEDS_REPLY:
+                nudge = self.maybe_nudge(brand, customer, last, topic)
+            chance = persona.answer_probability(customer.followers, intent, last_intent)
+            if self.rng.random() >= (0.9 * chance if turn else chance):
+                return
+            at = self.answer_time(brand, last.created_at)
+            if at is None:
+                return
+            asks = not turn and self.rng.random() < ASK_CHANCE.get(intent, 0)
+            if asks:
+                template = self.rng.choice(ASKS)
+            elif turn:
+                template = self.rng.choice(SECOND_REPLIES[last_intent])
+            else:
+                template = self.rng.choice(REPLIES[intent])
+            reply = self.add(
+                at,
+                event_id=f"{platform}:{self.next_native_id(platform, brand, at)}",
+                kind="reply",
+                text=template.format(name=customer.name, topic=topic, reference=persona.reference),
+                parent_id=last.event_id,
+                conversation_id=root,
+                **self.brand_fields(platform, brand, customer),
+            )
+            if reply is None or last_intent not in NEEDS_REPLY:
+                return  # nothing more to say after a courtesy reply
+            if asks:
+                if self.rng.random() >= 0.75:
+                    return
+                last_intent, text = "answer", self.rng.choice(CUSTOMER_ANSWERS)
+            else:
+                if self.rng.random() >= 0.35:
+                    return
+                happy = self.rng.random() < (0.75 if intent != "complaint" else 0.45)
+                last_intent = "thanks" if happy else "complaint"
+                text = self.rng.choice(FOLLOW_UPS_HAPPY if happy else FOLLOW_UPS_UNHAPPY)
+            at = self.later(reply.created_at, 20, 1.0)
+            follow_up = self.add(
+                at,
+                event_id=f"{platform}:{self.next_native_id(platform, brand, at)}",
+                kind="reply",
+                text=text,
+                parent_id=reply.event_id,
+                conversation_id=root,
+                **self.customer_fields(customer, brand),
+            )
+            if follow_up is None:
+                return
+            last = follow_up
+
+    def maybe_nudge(self, brand: Brand, customer: Customer, message: Interaction, topic: str) -> bool:
+        """Write again if ``message`` came during the brand's outage; False once nudged (once is enough)."""
+        outage = self.outage(brand.persona)
+        if outage is None or not outage[0] <= message.created_at < outage[1] or self.rng.random() >= NUDGE_CHANCE:
+            return True
+        at = self.later(message.created_at, 75, 0.5)
+        if at >= outage[1]:
+            return True
+        platform = customer.platform
+        nudge = self.add(
             at,
             event_id=f"{platform}:{self.next_native_id(platform, brand, at)}",
-            kind="reply",
-            text=self.rng.choice(REPLIES[tone]).format(name=customer.name, topic=topic),
-            parent_id=message.event_id,
-            conversation_id=root,
-            **self.brand_fields(platform, brand, customer),
-        )
-        if reply is None or self.rng.random() >= 0.35:
-            return
-        happy = self.rng.random() < (0.75 if tone != "complaint" else 0.45)
-        at = self.later(reply.created_at, 20, 1.0)
-        follow_up = self.add(
-            at,
-            event_id=f"{platform}:{self.next_native_id(platform, brand, at)}",
-            kind="reply",
-            text=self.rng.choice(FOLLOW_UPS_HAPPY if happy else FOLLOW_UPS_UNHAPPY),
-            parent_id=reply.event_id,
-            conversation_id=root,
+            kind="mention",
+            text=self.rng.choice(NUDGES).format(brand=brand.name, topic=topic),
             **self.customer_fields(customer, brand),
         )
-        answers_again = 0.8 * persona.answer_probability(customer.followers, tone)
-        if follow_up is None or self.rng.random() >= answers_again:
-            return
-        at = self.later(follow_up.created_at, persona.median_delay_minutes, persona.delay_spread)
-        self.add(
-            at,
-            event_id=f"{platform}:{self.next_native_id(platform, brand, at)}",
-            kind="reply",
-            text=SECOND_REPLIES[0 if happy else 1].format(name=customer.name),
-            parent_id=follow_up.event_id,
-            conversation_id=root,
-            **self.brand_fields(platform, brand, customer),
-        )
+        if nudge is not None:
+            self.conversation(brand, customer, nudge, "complaint", topic, nudge=False)
+        return False
 
     def post(self, brand_index: int) -> None:
         """A brand broadcast with its reach, and what the brand's fans do with it."""
@@ -465,7 +640,7 @@ class _Generator:
         if post is None:
             return
         for fan in fans:
-            for kind, chance in (("reaction", 0.45), ("share", 0.04)):
+            for kind, chance in (("reaction", 0.3), ("share", 0.04)):
                 if self.rng.random() < chance:
                     when = self.later(at, 90, 1.2)
                     self.add(
@@ -477,20 +652,20 @@ class _Generator:
                         **self.customer_fields(fan, brand),
                     )
         for fan in commenters:
-            tone = self.rng.choices(TONES, weights=TONE_WEIGHTS)[0]
+            intent = self.rng.choices(OPENINGS, weights=OPENING_WEIGHTS)[0]
             topic = self.rng.choice(persona.topics)
             when = self.later(at, 60, 1.0)
             comment = self.add(
                 when,
                 event_id=f"{platform}:{self.next_native_id(platform, brand, when)}",
                 kind="comment",
-                text=self.rng.choice(COMMENTS[tone]).format(topic=topic),
+                text=self.rng.choice(COMMENTS[intent]).format(topic=topic),
                 parent_id=post.event_id,
                 conversation_id=post.event_id,
                 **self.customer_fields(fan, brand),
             )
             if comment is not None:
-                self.conversation(brand, fan, comment, tone, topic)
+                self.conversation(brand, fan, comment, intent, topic)
 
     def customer_activity(self, customer: Customer, weeks: float) -> None:
         """Follows and mentions of the customer's brands (and the conversations that follow)."""
@@ -506,18 +681,19 @@ class _Generator:
                     **self.customer_fields(customer, brand),
                 )
             for _ in range(self.poisson(customer.chattiness * weeks)):
-                tone = self.rng.choices(TONES, weights=TONE_WEIGHTS)[0]
+                intent = self.rng.choices(OPENINGS, weights=OPENING_WEIGHTS)[0]
                 topic = self.rng.choice(brand.persona.topics)
+                product = self.rng.choice(brand.persona.products)
                 at = self.random_moment()
                 mention = self.add(
                     at,
                     event_id=f"{platform}:{self.next_native_id(platform, brand, at)}",
                     kind="mention",
-                    text=self.rng.choice(MENTIONS[tone]).format(brand=brand.name, topic=topic),
+                    text=self.rng.choice(MENTIONS[intent]).format(brand=brand.name, topic=topic, product=product),
                     **self.customer_fields(customer, brand),
                 )
                 if mention is not None:
-                    self.conversation(brand, customer, mention, tone, topic)
+                    self.conversation(brand, customer, mention, intent, topic)
 
     # --- bad lines
 

@@ -1,7 +1,15 @@
-"""The synthetic demo data: deterministic, valid, and showing each brand persona in the numbers."""
+"""The synthetic demo data: deterministic, valid, and showing each brand's care habit in the numbers.
+
+The habit tests measure the generated events the way the care metrics do (reply rate of the messages that
+need a reply, first-response median, reply rate per follower tier, gaps between a brand's replies), so they
+fail if a habit disappears from the data.
+"""
 
 from __future__ import annotations
 
+import itertools
+import re
+import statistics
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +28,7 @@ from streams.processing.records import ProcessResult, RawMessage
 from streams.processing.sentiment import SentimentScorer
 
 BRAND = {p.habit: p.brand for p in demo.PERSONAS}
+HOUR = 3600.0
 
 
 @pytest.fixture(scope="module")
@@ -44,24 +53,99 @@ def processed(lines: list[bytes]) -> ProcessResult:
     return process_message(message, DictState(), lambda text: None, now=1_800_000_000.0)
 
 
-def answered_share(result: ProcessResult, brand: str, followers: Any = None) -> float:
-    """Share of the brand's inbound conversational messages it answered directly."""
-    answered = {r["inbound_id"] for r in result.responses if r["brand"] == brand}
-    inbound = [
-        row
-        for row in result.interactions
-        if row["brand"] == brand
-        and row["direction"] == "inbound"
-        and row["kind"] in CONVERSATIONAL_KINDS
-        and (followers is None or followers(row["author_followers"]))
-    ]
-    assert len(inbound) >= 20, f"too few inbound messages for {brand} to judge"
-    return sum(row["event_id"] in answered for row in inbound) / len(inbound)
+# --- what the data says, measured from the events ----------------------------------------------------
 
 
-def median_response_minutes(result: ProcessResult, brand: str) -> float:
-    seconds = sorted(r["response_seconds"] for r in result.responses if r["brand"] == brand)
-    return seconds[len(seconds) // 2] / 60
+def _intent_of_text() -> dict[str, demo.Intent]:
+    """Every text a customer can write, with its intent (from the generator's templates)."""
+    intents: dict[str, demo.Intent] = {}
+
+    def put(text: str, intent: demo.Intent) -> None:
+        assert intents.setdefault(text, intent) == intent, f"{text!r} is both {intents[text]} and {intent}"
+
+    for persona in demo.PERSONAS:
+        for topic in persona.topics:
+            for intent, templates in demo.MENTIONS.items():
+                for template in templates:
+                    for product in persona.products:
+                        put(template.format(brand=persona.brand, topic=topic, product=product), intent)
+            for intent, templates in demo.COMMENTS.items():
+                for template in templates:
+                    put(template.format(topic=topic), intent)
+            for template in demo.NUDGES:
+                put(template.format(brand=persona.brand, topic=topic), "complaint")
+    for text in demo.CUSTOMER_ANSWERS:
+        put(text, "answer")
+    for text in demo.FOLLOW_UPS_HAPPY:
+        put(text, "thanks")
+    for text in demo.FOLLOW_UPS_UNHAPPY:
+        put(text, "complaint")
+    return intents
+
+
+INTENT_OF = _intent_of_text()
+
+
+def customer_messages(good: list[Interaction], brand: str | None = None) -> list[Interaction]:
+    return [e for e in good if e.direction == "inbound" and e.kind in CONVERSATIONAL_KINDS and brand in (None, e.brand)]
+
+
+def needing_reply(good: list[Interaction], brand: str) -> list[Interaction]:
+    return [e for e in customer_messages(good, brand) if INTENT_OF[e.text or ""] in demo.NEEDS_REPLY]
+
+
+def first_replies(good: list[Interaction]) -> dict[str, Interaction]:
+    """Inbound event id → the brand's earliest reply to it (``good`` is in time order)."""
+    first: dict[str, Interaction] = {}
+    for event in good:
+        if event.direction == "outbound" and event.parent_id:
+            first.setdefault(event.parent_id, event)
+    return first
+
+
+def reply_rate(good: list[Interaction], brand: str, tier: int | None = None, at_least: int = 20) -> float:
+    """Share of the brand's messages that need a reply which it answered (from authors in ``tier``)."""
+    answered = first_replies(good)
+    messages = [e for e in needing_reply(good, brand) if tier in (None, demo.follower_tier(e.author_followers or 0))]
+    assert len(messages) >= at_least, f"too few messages for {brand} to judge"
+    return sum(e.event_id in answered for e in messages) / len(messages)
+
+
+def response_seconds(good: list[Interaction], brand: str) -> list[float]:
+    """First-response times of the brand's answered messages that need a reply, sorted."""
+    answered = first_replies(good)
+    return sorted(
+        (answered[e.event_id].created_at - e.created_at).total_seconds()
+        for e in needing_reply(good, brand)
+        if e.event_id in answered
+    )
+
+
+def reply_times(good: list[Interaction], brand: str) -> list[datetime]:
+    return [e.created_at for e in good if e.brand == brand and e.direction == "outbound" and e.kind == "reply"]
+
+
+def longest_gap(good: list[Interaction], brand: str) -> tuple[datetime, datetime]:
+    """The longest stretch between two consecutive replies of the brand."""
+    times = reply_times(good, brand)
+    return max(itertools.pairwise(times), key=lambda gap: gap[1] - gap[0])
+
+
+def business_hours_silence(good: list[Interaction], brand: str) -> float:
+    """The longest part of one day's 09:00–17:00 UTC without a reply of the brand, in hours."""
+    times = reply_times(good, brand)
+    longest = 0.0
+    for before, after in itertools.pairwise(times):
+        day = before.replace(hour=0, minute=0, second=0)
+        while day < after:
+            opens, closes = max(before, day + timedelta(hours=9)), min(after, day + timedelta(hours=17))
+            longest = max(longest, (closes - opens).total_seconds() / HOUR)
+            day += timedelta(days=1)
+    return longest
+
+
+def hours(gap: tuple[datetime, datetime]) -> float:
+    return (gap[1] - gap[0]).total_seconds() / HOUR
 
 
 # --- determinism and shape -------------------------------------------------------------------------
@@ -75,7 +159,7 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_does_not(lines: list[by
 
 
 def test_default_size_and_lines_are_json_lines_without_newlines(lines: list[bytes]) -> None:
-    assert 8_000 <= len(lines) <= 15_000
+    assert 7_000 <= len(lines) <= 12_500  # about 10k: `rapport up` replays them in well under a minute
     assert all(isinstance(line, bytes) and b"\n" not in line and line for line in lines)
 
 
@@ -203,55 +287,144 @@ def test_bad_lines_are_spread_through_the_file(lines: list[bytes]) -> None:
     assert positions[0] < len(lines) // 4 and positions[-1] > 3 * len(lines) // 4
 
 
-# --- the personas show in the numbers ------------------------------------------------------------
+# --- what customers write -------------------------------------------------------------------------
 
 
-def test_the_attentive_brand_answers_far_more_than_the_broadcaster(processed: ProcessResult) -> None:
-    attentive = answered_share(processed, BRAND["attentive"])
-    broadcaster = answered_share(processed, BRAND["broadcaster"])
-    assert attentive > 0.8
-    assert broadcaster < 0.1
-    assert median_response_minutes(processed, BRAND["attentive"]) < 20
+def test_customers_write_messages_that_need_a_reply_and_messages_that_do_not(good: list[Interaction]) -> None:
+    messages = customer_messages(good)
+    unknown = {e.text for e in messages} - INTENT_OF.keys()
+    assert not unknown, f"texts the templates do not explain: {sorted(map(str, unknown))[:5]}"
+    intents = Counter(INTENT_OF[e.text or ""] for e in messages)
+    assert set(intents) == {"complaint", "question", "request", "answer", "thanks", "praise", "emoji"}
+    assert all(count >= 0.03 * len(messages) for count in intents.values()), intents
+    needs = sum(count for intent, count in intents.items() if intent in demo.NEEDS_REPLY)
+    assert 0.55 <= needs / len(messages) <= 0.8
+    emoji_only = [e for e in messages if not re.search(r"[A-Za-z0-9]", re.sub(r"@\w+", "", e.text or ""))]
+    assert len(emoji_only) > 100
 
 
-def test_the_broadcaster_has_the_most_reach(good: list[Interaction]) -> None:
+def test_customers_answer_the_brands_questions(good: list[Interaction]) -> None:
+    """A brand asks for a DM ("Can you DM us your order number?"); the customer answers ("done, sent"), which
+    needs a reply again; the brand closes the case."""
+    by_id = {e.event_id: e for e in good}
+    answers = [e for e in customer_messages(good) if INTENT_OF[e.text or ""] == "answer"]
+    assert len(answers) > 150
+    for answer in answers:
+        question = by_id[answer.parent_id or ""]
+        assert question.direction == "outbound" and "DM" in (question.text or ""), question.text
+    asks = [e for e in good if e.direction == "outbound" and "Can you DM us your order number?" in (e.text or "")]
+    assert asks and {e.brand for e in asks} == {BRAND["influencer_only"]}
+    closed = {e.parent_id for e in good if e.direction == "outbound" and e.parent_id}
+    attentive = [a for a in answers if a.brand == BRAND["attentive"]]
+    assert sum(a.event_id in closed for a in attentive) / len(attentive) > 0.75
+
+
+def test_follower_counts_span_the_equity_tiers(good: list[Interaction]) -> None:
+    followers = {e.author_id: e.author_followers or 0 for e in customer_messages(good)}
+    tiers = Counter(demo.follower_tier(f) for f in followers.values())
+    share = [tiers[t] / len(followers) for t in range(4)]
+    assert share[0] >= 0.35, "many customers under 100 followers"
+    assert share[1] >= 0.2 and share[2] >= 0.1, "some with 100–999 and 1k–9,999"
+    assert 0.03 <= share[3] <= 0.12, "a few influencers with 10k+"
+    assert max(followers.values()) >= 50_000
+    assert [demo.follower_tier(f) for f in (0, 99, 100, 999, 1_000, 9_999, 10_000)] == [0, 0, 1, 1, 2, 2, 3]
+
+
+# --- each brand's habit shows in the numbers ---------------------------------------------------------
+
+
+def test_the_pipeline_sees_the_same_first_responses(good: list[Interaction], processed: ProcessResult) -> None:
+    """The helpers below measure what the care metrics compute: the pipeline's ``responses``."""
+    answered = first_replies(good)
+    by_id = {e.event_id: e for e in good}
+    expected = {
+        inbound_id: (reply.created_at - by_id[inbound_id].created_at).total_seconds()
+        for inbound_id, reply in answered.items()
+        if by_id[inbound_id].direction == "inbound"
+    }
+    assert {r["inbound_id"]: r["response_seconds"] for r in processed.responses} == expected
+
+
+def test_the_attentive_brand_answers_nearly_everyone_within_minutes(good: list[Interaction]) -> None:
+    brand = BRAND["attentive"]
+    assert reply_rate(good, brand) > 0.9
+    seconds = response_seconds(good, brand)
+    assert statistics.median(seconds) < 15 * 60, "first-response median well under an hour"
+    assert seconds[int(0.9 * len(seconds))] < HOUR, "p90 under an hour"
+    # the best of all brands on both counts
+    others = [b for b in BRAND.values() if b != brand]
+    assert all(reply_rate(good, brand) > reply_rate(good, other) + 0.05 for other in others)
+    assert all(statistics.median(seconds) < statistics.median(response_seconds(good, o)) / 2 for o in others)
+
+
+def test_the_broadcaster_posts_most_and_answers_least(good: list[Interaction]) -> None:
     reach: dict[str, int] = defaultdict(int)
     for event in good:
         if event.kind == "post":
             reach[event.brand] += event.impressions or 0
     assert max(reach, key=lambda b: reach[b]) == BRAND["broadcaster"]
+    assert reply_rate(good, BRAND["broadcaster"]) < 0.1
 
 
-def test_the_influencer_only_brand_answers_big_accounts(processed: ProcessResult) -> None:
-    brand = BRAND["influencer_only"]
-    big = answered_share(processed, brand, lambda f: f > demo.INFLUENCER_FOLLOWERS)
-    rest = answered_share(processed, brand, lambda f: f <= demo.INFLUENCER_FOLLOWERS)
-    assert big > 0.6
-    assert rest < 0.15
-    # the attentive brand does not care about follower counts
-    attentive = BRAND["attentive"]
-    big_a = answered_share(processed, attentive, lambda f: f > demo.INFLUENCER_FOLLOWERS)
-    rest_a = answered_share(processed, attentive, lambda f: f <= demo.INFLUENCER_FOLLOWERS)
-    assert abs(big_a - rest_a) < 0.15
+def test_the_influencer_only_brand_answers_big_accounts(good: list[Interaction]) -> None:
+    def by_tier(brand: str) -> list[float]:
+        return [reply_rate(good, brand, tier) for tier in range(4)]
+
+    under_100, hundreds, thousands, influencers = rates = by_tier(BRAND["influencer_only"])
+    assert influencers > 0.75, rates
+    assert under_100 < 0.1 and hundreds < 0.15, rates
+    assert max(under_100, hundreds) < thousands < influencers, f"more followers, more answers: {rates}"
+    assert reply_rate(good, BRAND["influencer_only"]) < 0.4
+    # the attentive brand answers every tier
+    attentive = [reply_rate(good, BRAND["attentive"], tier, at_least=10) for tier in range(4)]
+    assert min(attentive) > 0.8, attentive
 
 
-def test_the_slow_brand_answers_most_but_hours_later(processed: ProcessResult) -> None:
-    assert answered_share(processed, BRAND["slow"]) > 0.6
-    assert median_response_minutes(processed, BRAND["slow"]) > 4 * 60
-    assert median_response_minutes(processed, BRAND["slow"]) > 10 * median_response_minutes(
-        processed, BRAND["attentive"]
-    )
+def test_the_outage_brand_goes_silent_mid_period_while_customers_write(good: list[Interaction]) -> None:
+    brand = BRAND["outage"]
+    persona = demo.PERSONAS_BY_HABIT["outage"]
+    begins = demo.DEFAULT_START + timedelta(days=7, hours=demo.OUTAGE_START_HOUR)  # the middle day of 14
+    ends = begins + timedelta(hours=persona.outage_hours)
+    gap = longest_gap(good, brand)
+    assert gap[0] <= begins and gap[1] >= ends, f"its longest silence {gap} is not the outage {begins}–{ends}"
+    assert persona.outage_hours <= hours(gap) <= persona.outage_hours + 6
+    # longer than any silence of the other brands that answer most people, nights included
+    for habit in ("attentive", "slow"):
+        assert hours(gap) > hours(longest_gap(good, BRAND[habit])) + 1, habit
+    # and no other brand that answers most people goes quiet for most of a working day
+    assert business_hours_silence(good, brand) >= 7.5
+    assert business_hours_silence(good, BRAND["attentive"]) < 5
+    assert business_hours_silence(good, BRAND["slow"]) < 7
+
+    # customers kept writing, some of them twice ("is anyone there?") ...
+    during = [e for e in needing_reply(good, brand) if begins <= e.created_at < ends]
+    assert len(during) >= 8
+    nudges = {t.format(brand=brand, topic=topic) for t in demo.NUDGES for topic in persona.topics}
+    assert any(e.text in nudges for e in during)
+    # ... so each one breached a 1-hour SLA, and the catch-up afterwards was slow
+    answered = first_replies(good)
+    waits = [(answered[e.event_id].created_at - e.created_at).total_seconds() for e in during if e.event_id in answered]
+    assert len(waits) >= 3, "it catches up on some of them"
+    assert min(waits) > HOUR and statistics.median(waits) > 3 * HOUR
+    assert statistics.median(response_seconds(good, brand)) < HOUR, "outside the outage it answers within the hour"
+    assert reply_rate(good, brand) > 0.7
+
+
+def test_the_slow_brand_answers_most_but_hours_later(good: list[Interaction]) -> None:
+    brand = BRAND["slow"]
+    assert reply_rate(good, brand) > 0.6
+    median = statistics.median(response_seconds(good, brand))
+    assert median > 4 * HOUR
+    assert median > 10 * statistics.median(response_seconds(good, BRAND["attentive"]))
 
 
 def test_the_firefighter_answers_complaints_not_praise(good: list[Interaction]) -> None:
-    persona = demo.PERSONAS_BY_HABIT["firefighter"]
-    brand = persona.brand
-    answered = {e.parent_id for e in good if e.brand == brand and e.direction == "outbound"}
+    brand = BRAND["firefighter"]
+    answered = first_replies(good)
     mentions = [e for e in good if e.brand == brand and e.kind == "mention"]
 
-    def share(tone: demo.Tone) -> float:
-        texts = {t.format(brand=brand, topic=topic) for t in demo.MENTIONS[tone] for topic in persona.topics}
-        mine = [e for e in mentions if e.text in texts]
+    def share(intent: demo.Intent) -> float:
+        mine = [e for e in mentions if INTENT_OF[e.text or ""] == intent]
         assert len(mine) >= 20
         return sum(e.event_id in answered for e in mine) / len(mine)
 
