@@ -97,18 +97,25 @@ def buckets_of(rows: Any, time_column: str) -> set[Bucket]:
     return set(zip(unique["b"], unique["p"], unique["h"], strict=True))
 
 
-def refresh_sql(buckets: Sequence[Bucket]) -> str:
+def refresh_sql(buckets: Sequence[Bucket] | None) -> str:
     """Recompute the ``care_hourly`` rows of ``buckets`` from ``FINAL`` rows (a bucket left without messages gets
-    a row of zeros, which replaces what it held)."""
-    brands = _in_list(b for b, _, _ in buckets)
-    start, end = min(h for _, _, h in buckets), max(h for _, _, h in buckets) + 3600
-    keys = ", ".join(f"({sql_string(b)}, {sql_string(p)}, {h})" for b, p, h in buckets)
-    in_buckets = f"(brand, platform, toUnixTimestamp(toStartOfHour({{t}}))) IN ({keys})"
-    facts = facts_sql(
-        f"brand IN {brands} AND created_at >= {start} AND created_at < {end} AND " + in_buckets.format(t="created_at"),
-        f"brand IN {brands} AND inbound_at >= {start} AND inbound_at < {end}",
-        f"brand IN {brands} AND inbound_at >= {start} AND inbound_at < {end}",
-    )
+    a row of zeros, which replaces what it held). ``None``: every bucket (those with messages, and those
+    ``care_hourly`` holds)."""
+    if buckets is None:
+        facts = facts_sql("1", "1", "1")
+        zeros = "SELECT brand AS b, platform AS p, toUnixTimestamp(hour) AS h FROM care_hourly"
+    else:
+        brands = _in_list(b for b, _, _ in buckets)
+        start, end = min(h for _, _, h in buckets), max(h for _, _, h in buckets) + 3600
+        keys = ", ".join(f"({sql_string(b)}, {sql_string(p)}, {h})" for b, p, h in buckets)
+        in_range = f"brand IN {brands} AND inbound_at >= {start} AND inbound_at < {end}"
+        facts = facts_sql(
+            f"brand IN {brands} AND created_at >= {start} AND created_at < {end} AND "
+            f"(brand, platform, toUnixTimestamp(toStartOfHour(created_at))) IN ({keys})",
+            in_range,
+            in_range,
+        )
+        zeros = f"SELECT k.1 AS b, k.2 AS p, k.3 AS h FROM (SELECT arrayJoin([{keys}]) AS k)"
     return f"""
 INSERT INTO care_hourly
 SELECT brand, platform, hour,
@@ -128,9 +135,9 @@ FROM (
            answered, response_seconds, response_business_seconds, breach_windows
     FROM ({facts})
     UNION ALL
-    SELECT k.1, k.2, toDateTime(k.3, 'UTC'), toUInt8(0), '', toUInt8(0), toUInt8(0), toUInt32(0),
+    SELECT b, p, toDateTime(h, 'UTC'), toUInt8(0), '', toUInt8(0), toUInt8(0), toUInt32(0),
            CAST(NULL, 'Nullable(UInt32)'), CAST([], 'Array(UInt32)')
-    FROM (SELECT arrayJoin([{keys}]) AS k)
+    FROM ({zeros})
 )
 GROUP BY brand, platform, hour"""
 
@@ -143,13 +150,9 @@ def refresh(warehouse: Warehouse, buckets: Iterable[Bucket], chunk: int = 2000) 
     return len(ordered)
 
 
-def refresh_all(warehouse: Warehouse) -> int:
-    """Recompute every bucket that has rows (``rapport metrics --rebuild``; after a migration adds a figure)."""
-    found = warehouse.rows(
-        "SELECT DISTINCT brand, platform, toUnixTimestamp(toStartOfHour(created_at)) FROM interactions "
-        "UNION DISTINCT SELECT DISTINCT brand, platform, toUnixTimestamp(hour) FROM care_hourly"
-    )
-    return refresh(warehouse, [(str(b), str(p), int(h)) for b, p, h in found])
+def refresh_all(warehouse: Warehouse) -> None:
+    """Recompute every bucket in one statement (``rapport metrics --rebuild``; after a migration adds a figure)."""
+    warehouse.command(refresh_sql(None))
 
 
 # --- reading the figures --------------------------------------------------------------------------------------

@@ -250,6 +250,7 @@ def expected_response(reply_id: str, replied: int, seconds: int) -> dict[str, An
         "inbound_at": ts(1000),
         "replied_at": ts(replied),
         "response_seconds": seconds,
+        "response_business_seconds": None,  # the brand has no business hours
         "ingested_at": 7,
         "_version": replies.VERSION_BASE - ts(replied),
     }
