@@ -9,7 +9,6 @@ import pytest
 
 from streams.kafka.changelog import FENCE_KEY, fence_changelogs
 from streams.kafka.cluster import TopicSpec, ensure_topics
-from streams.local.broker import LocalBroker
 
 pytestmark = pytest.mark.integration
 
@@ -46,14 +45,13 @@ async def end_offset_and_last(bootstrap: str, topic: str) -> tuple[int, tuple[by
         await consumer.stop()
 
 
-def test_fence_makes_the_end_offset_cover_every_record(tmp_path):
-    with LocalBroker(tmp_path) as broker:
-        ensure_topics(broker.bootstrap, [TopicSpec("app-table-changelog", 1)])
-        asyncio.run(produce_batched(broker.bootstrap, "app-table-changelog", 50))
-        end, _ = asyncio.run(end_offset_and_last(broker.bootstrap, "app-table-changelog"))
-        assert end < 50, "tansu's end offset is expected to be wrong for a batched partition"
+def test_fence_makes_the_end_offset_cover_every_record(broker):
+    ensure_topics(broker.bootstrap, [TopicSpec("app-table-changelog", 1)])
+    asyncio.run(produce_batched(broker.bootstrap, "app-table-changelog", 50))
+    end, _ = asyncio.run(end_offset_and_last(broker.bootstrap, "app-table-changelog"))
+    assert end < 50, "tansu's end offset is expected to be wrong for a batched partition"
 
-        assert fence_changelogs(broker.bootstrap, ["app-table-changelog", "missing-changelog"]) == 1
-        end, last = asyncio.run(end_offset_and_last(broker.bootstrap, "app-table-changelog"))
-        assert end == 51  # 50 records + the fence: recovery now reads all of them
-        assert last == (FENCE_KEY, None)  # a tombstone for a key no table uses
+    assert fence_changelogs(broker.bootstrap, ["app-table-changelog", "missing-changelog"]) == 1
+    end, last = asyncio.run(end_offset_and_last(broker.bootstrap, "app-table-changelog"))
+    assert end == 51  # 50 records + the fence: recovery now reads all of them
+    assert last == (FENCE_KEY, None)  # a tombstone for a key no table uses
