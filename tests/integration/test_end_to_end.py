@@ -11,22 +11,18 @@ import csv
 import re
 import statistics
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
-from streams.kafka.cluster import ensure_topics
 from streams.kafka.replay import replay
-from streams.local.broker import LocalBroker, free_port
-from streams.local.stack import WorkerProcess, topic_specs
 from streams.settings import Settings
 from tests.support import TWCS_DIR
+from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -101,31 +97,7 @@ def count(worker: WorkerProcess, sql: str) -> int:
     return int(worker.sql(sql).strip())
 
 
-# --- fixtures ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory):
-    with LocalBroker(tmp_path_factory.mktemp("broker")) as b:
-        yield b
-
-
-def make_settings(broker: LocalBroker, data_dir: Path, **overrides: Any) -> Settings:
-    """Fresh topics and consumer group per test: tansu's memory storage is shared by the module."""
-    run = uuid.uuid4().hex[:8]
-    settings = Settings(
-        data_dir=data_dir,
-        kafka_brokers=broker.bootstrap,
-        app_id=f"rapport-test-{run}",
-        topic_raw=f"t{run}.raw",
-        topic_enriched=f"t{run}.enriched",
-        topic_dead_letter=f"t{run}.dead-letter",
-        web_port=free_port(),
-        admin_port=0,  # any free port: two stacks never share 6067
-        **overrides,
-    )
-    ensure_topics(broker.bootstrap, topic_specs(settings))
-    return settings
+# --- helpers ---------------------------------------------------------------------------------------
 
 
 def send(settings: Settings, path: Path, fmt: str) -> int:
@@ -146,40 +118,40 @@ def wait_for(predicate, timeout: float, what: str | Callable[[], str], poll: flo
 
 
 @needs_twcs
-def test_twcs_figures_match_independent_computation_and_replay_is_idempotent(broker, tmp_path):
+def test_twcs_figures_match_independent_computation_and_replay_is_idempotent(worker):
     expected = expected_figures(TWCS)
-    settings = make_settings(broker, tmp_path)
-    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    running = worker()
+    settings = running.settings
     try:
         assert send(settings, TWCS, "twcs") == 5000
-        progress = worker.wait_drained(5000, timeout=240)
+        progress = running.wait_drained(5000, timeout=240)
         assert progress["interactions_stored"] + progress["dead_letters_stored"] == 5000
 
-        first = figures(worker)
+        first = figures(running)
         assert first == expected
         assert sum(v[0] for v in first.values()) > 2500  # the computation covers the real data
-        stored = count(worker, "SELECT count() FROM interactions FINAL")
-        dead = count(worker, "SELECT count() FROM dead_letters FINAL")
+        stored = count(running, "SELECT count() FROM interactions FINAL")
+        dead = count(running, "SELECT count() FROM dead_letters FINAL")
         assert stored + dead == 5000
-        assert count(worker, "SELECT count() FROM responses FINAL") == sum(v[1] for v in expected.values())
-        history = worker.sql(
+        assert count(running, "SELECT count() FROM responses FINAL") == sum(v[1] for v in expected.values())
+        history = running.sql(
             "SELECT sum(customer_prior_inbound), sum(customer_replies_received) FROM interactions FINAL"
         )
 
         # the same file again: every figure, count and history column stays the same
         assert send(settings, TWCS, "twcs") == 5000
-        worker.wait_drained(10000, timeout=240)
-        assert figures(worker) == expected
-        assert count(worker, "SELECT count() FROM interactions FINAL") == stored
-        assert count(worker, "SELECT count() FROM dead_letters FINAL") == dead
+        running.wait_drained(10000, timeout=240)
+        assert figures(running) == expected
+        assert count(running, "SELECT count() FROM interactions FINAL") == stored
+        assert count(running, "SELECT count() FROM dead_letters FINAL") == dead
         assert (
-            worker.sql("SELECT sum(customer_prior_inbound), sum(customer_replies_received) FROM interactions FINAL")
+            running.sql("SELECT sum(customer_prior_inbound), sum(customer_replies_received) FROM interactions FINAL")
             == history
         )
         # without FINAL the raw rows really are there twice: FINAL is what deduplicates
-        assert count(worker, "SELECT count() FROM interactions") >= stored
+        assert count(running, "SELECT count() FROM interactions") >= stored
     finally:
-        assert worker.stop() == 0
+        assert running.stop() == 0
 
 
 async def committed_and_last_offsets(settings: Settings) -> dict[int, tuple[int | None, int]]:
@@ -210,13 +182,14 @@ async def committed_and_last_offsets(settings: Settings) -> dict[int, tuple[int 
     ("store", "chunk"),
     [("memory://", 200), ("rocksdb://", 200), pytest.param("memory://", 5, id="memory-backlog-of-1000-messages")],
 )
-def test_worker_killed_mid_replay_ends_with_the_same_figures(broker, tmp_path, store, chunk):
+def test_worker_killed_mid_replay_ends_with_the_same_figures(worker, store, chunk):
     """The backlog variant covers the restart defect fixed in streams/kafka/transport.py: the first worker usually
     dies before its first commit, and the second must then read every raw message from the start."""
     expected = expected_figures(TWCS)
     # one raw message per batch, so that the kill lands mid-replay (a batch takes milliseconds)
-    settings = make_settings(broker, tmp_path, table_store=store, replay_chunk_records=chunk, process_batch_messages=1)
-    first = WorkerProcess(settings, tmp_path / "worker-1.log").start()
+    overrides = {"table_store": store, "replay_chunk_records": chunk, "process_batch_messages": 1}
+    first = worker(**overrides)
+    settings = first.settings
     try:
         send(settings, TWCS, "twcs")
         wait_for(lambda: first.progress()["records"] > 500, 120, "the worker to be mid-replay", poll=0.02)
@@ -225,7 +198,7 @@ def test_worker_killed_mid_replay_ends_with_the_same_figures(broker, tmp_path, s
         first.kill()  # SIGKILL: no clean shutdown, uncommitted offsets are redelivered
     assert records_before_kill < 5000, "the kill must happen in the middle of the replay"
 
-    second = WorkerProcess(settings, tmp_path / "worker-2.log").start()
+    second = worker(**overrides)  # the same topics, consumer group and data directory
     try:
         valid = sum(v[0] for v in expected.values())  # not the exact row count: outbound rows count too
         wait_for(
@@ -262,7 +235,7 @@ BAD_ROWS = (
 )
 
 
-def test_bad_rows_are_dead_lettered_with_reason_and_bytes_and_the_worker_keeps_running(broker, tmp_path):
+def test_bad_rows_are_dead_lettered_with_reason_and_bytes_and_the_worker_keeps_running(worker, tmp_path):
     header = b"tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
     good = (
         b'800001,333,True,Tue Oct 31 22:00:00 +0000 2017,"@AcmeCare my order, please",800002,\n'
@@ -270,17 +243,17 @@ def test_bad_rows_are_dead_lettered_with_reason_and_bytes_and_the_worker_keeps_r
     )
     path = tmp_path / "mixed.csv"
     path.write_bytes(header + good + b"".join(BAD_ROWS))
-    settings = make_settings(broker, tmp_path / "data")
-    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    running = worker()
+    settings = running.settings
     try:
         assert send(settings, path, "twcs") == 8
-        progress = worker.wait_drained(8, timeout=120)
+        progress = running.wait_drained(8, timeout=120)
         assert (progress["interactions_stored"], progress["dead_letters_stored"]) == (2, 6)
-        assert worker.sql("SELECT response_seconds FROM responses FINAL").strip() == "300"
+        assert running.sql("SELECT response_seconds FROM responses FINAL").strip() == "300"
 
         letters = [
             orjson.loads(x)
-            for x in worker.sql(
+            for x in running.sql(
                 "SELECT reason, hex(original) AS original FROM dead_letters FINAL", "JSONEachRow"
             ).splitlines()
         ]
@@ -317,10 +290,10 @@ def test_bad_rows_are_dead_lettered_with_reason_and_bytes_and_the_worker_keeps_r
             + '{"event_id": "x:1", "brand": "AcmeCare"}\n'
         )
         assert send(settings, jsonl, "jsonl") == 2
-        progress = worker.wait_drained(10, timeout=60)
+        progress = running.wait_drained(10, timeout=60)
         assert (progress["interactions_stored"], progress["dead_letters_stored"]) == (3, 7)
     finally:
-        assert worker.stop() == 0
+        assert running.stop() == 0
 
 
 async def read_topic(brokers: list[str], topic: str, n: int) -> list[tuple[bytes, dict[str, bytes]]]:

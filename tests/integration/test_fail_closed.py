@@ -11,151 +11,37 @@ ClickHouse server) the way an attacker and an operator would meet it:
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from streams.kafka.cluster import ensure_topics
-from streams.local.broker import LocalBroker, free_port
-from streams.local.stack import settings_env, topic_specs
-from streams.settings import Settings
+from streams.local.broker import LocalBroker
 from tests.support.clickhouse_server import ClickHouseServer, clickhouse_server_available
 from tests.support.factories import inbound
+from tests.support.worker import StartWorker, WorkerProcess, bearer, http
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "admin-token-for-tests"
 EVENTS_TOKEN = "events-token-for-tests"
+#: The secrets every worker of this module runs with: the tests send them, or look for them where they must not be.
+SECRETS: dict[str, Any] = {"admin_token": TOKEN, "events_token": EVENTS_TOKEN, "x_consumer_secret": "x-secret"}
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def http(
-    url: str, data: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 30
-) -> tuple[int, str]:
-    request = urllib.request.Request(
-        url, data=data, headers=headers or {}, method="POST" if data is not None else "GET"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return int(response.status), response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read().decode("utf-8", "replace")
-
-
 def admin_headers(token: str = TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    return bearer(token)
 
 
 def events_body(start: int, n: int, brand: str = "acme") -> bytes:
     return orjson.dumps([inbound(f"x:{i}", brand, f"c{i % 3}") for i in range(start, start + n)])
-
-
-class Worker:
-    """A `rapport worker` subprocess (started without waiting: tests decide what "up" means)."""
-
-    def __init__(self, settings: Settings, log: Path) -> None:
-        self.settings = settings
-        self.log = log
-        env = os.environ | settings_env(settings)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
-            cwd=ROOT,
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        self.public = f"http://127.0.0.1:{settings.web_port}"
-        self.admin = f"http://127.0.0.1:{settings.admin_port}"
-
-    def wait(self, predicate: Any, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"worker exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}"
-            try:
-                if predicate():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"{what} not within {timeout}s:\n{self.log_text()[-3000:]}")
-
-    def ready(self) -> bool:
-        return http(self.public + "/health/ready", timeout=5)[0] == 200
-
-    def progress(self) -> dict[str, Any]:
-        status, text = http(self.admin + "/rapport/progress", headers=admin_headers(), timeout=5)
-        assert status == 200, text
-        result: dict[str, Any] = orjson.loads(text)
-        return result
-
-    def sql(self, query: str) -> tuple[int, str]:
-        return http(self.admin + "/rapport/sql?format=TSV", query.encode(), admin_headers(), timeout=60)
-
-    def post_events(self, body: bytes) -> int:
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {EVENTS_TOKEN}"}
-        return http(self.public + "/webhooks/events", body, headers)[0]
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def error_lines(self) -> list[str]:
-        return [line for line in self.log_text().splitlines() if line.startswith("rapport: error:")]
-
-    def stop(self) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-
-def worker_settings(tmp_path: Path, bootstrap: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": tmp_path / "data",
-        "kafka_brokers": bootstrap,
-        "web_port": free_port(),
-        "admin_port": free_port(),
-        "admin_token": TOKEN,
-        "events_token": EVENTS_TOKEN,
-        "x_consumer_secret": "x-secret",
-    }
-    return Settings(**(values | overrides))
-
-
-def ready_worker(tmp_path: Path, broker: LocalBroker, **overrides: Any) -> Worker:
-    """A worker on ``broker`` (its topics created first), once /health/ready answers 200."""
-    settings = worker_settings(tmp_path, broker.bootstrap, **overrides)
-    ensure_topics(broker.bootstrap, topic_specs(settings))
-    worker = Worker(settings, tmp_path / "worker.log")
-    try:
-        worker.wait(worker.ready, 90, "ready")
-    except BaseException:
-        worker.stop()
-        raise
-    return worker
-
-
-@contextmanager
-def running_worker(tmp_path: Path, broker: LocalBroker, **overrides: Any) -> Iterator[Worker]:
-    worker = ready_worker(tmp_path, broker, **overrides)
-    try:
-        yield worker
-    finally:
-        worker.stop()
 
 
 # --- the listeners --------------------------------------------------------------------------------
@@ -164,40 +50,38 @@ def running_worker(tmp_path: Path, broker: LocalBroker, **overrides: Any) -> Ite
 ADMIN_PATHS = ["/rapport/progress", "/rapport/sql", "/metrics", "/table/", "/router/", "/stats/", "/graph/", "/"]
 
 
-def test_public_port_serves_webhooks_and_health_only_and_admin_wants_its_token(
-    tmp_path: Path, broker: LocalBroker
-) -> None:
-    with running_worker(tmp_path, broker) as worker:
-        assert http(worker.public + "/health/live")[0] == 200
-        ready = http(worker.public + "/health/ready")
+def test_public_port_serves_webhooks_and_health_only_and_admin_wants_its_token(worker: StartWorker) -> None:
+    with worker(**SECRETS) as running:
+        assert http(running.base_url + "/health/live")[0] == 200
+        ready = http(running.base_url + "/health/ready")
         assert ready[0] == 200 and orjson.loads(ready[1])["ready"] is True
         for path in ADMIN_PATHS:
-            assert http(worker.public + path)[0] == 404, path
-            assert http(worker.public + path, b"SELECT 1", admin_headers())[0] in (404, 405), path
+            assert http(running.base_url + path)[0] == 404, path
+            assert http(running.base_url + path, b"SELECT 1", admin_headers())[0] in (404, 405), path
         # the admin listener: no token, wrong token, a token of another scheme, non-UTF-8 bytes → 401
         for headers in ({}, admin_headers("wrong"), {"Authorization": f"Basic {TOKEN}"}, admin_headers(TOKEN + "x")):
-            assert http(worker.admin + "/rapport/progress", headers=headers)[0] == 401
-            assert http(worker.admin + "/rapport/sql", b"SELECT 1", headers)[0] == 401
-        assert raw_status(worker.settings.admin_port, b"Authorization: Bearer \xff\xfe\r\n") == 401
+            assert http(running.admin_url + "/rapport/progress", headers=headers)[0] == 401
+            assert http(running.admin_url + "/rapport/sql", b"SELECT 1", headers)[0] == 401
+        assert raw_status(running.settings.admin_port, b"Authorization: Bearer \xff\xfe\r\n") == 401
         # a web page's request (any Origin, text/plain, even with the token) is refused
         page = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
-        assert http(worker.admin + "/rapport/sql", b"SELECT 1", page)[0] in (401, 403)
-        assert http(worker.admin + "/rapport/sql", b"SELECT 1", page | admin_headers())[0] == 403
-        assert worker.sql("SELECT 1") == (200, "1\n")
-        assert worker.progress()["assigned"] > 0
+        assert http(running.admin_url + "/rapport/sql", b"SELECT 1", page)[0] in (401, 403)
+        assert http(running.admin_url + "/rapport/sql", b"SELECT 1", page | admin_headers())[0] == 403
+        assert running.sql_answer("SELECT 1") == (200, "1\n")
+        assert running.progress()["assigned"] > 0
         # a query whose body arrives in two parts runs whole, never its first part alone
-        assert slow_admin_query(worker, b"SELECT 1", b"23") == "123\n"
+        assert slow_admin_query(running, b"SELECT 1", b"23") == "123\n"
         for path in ("/health/live", "/health/ready"):
-            head = urllib.request.Request(worker.public + path, method="HEAD")
+            head = urllib.request.Request(running.base_url + path, method="HEAD")
             with urllib.request.urlopen(head, timeout=5) as response:
                 assert response.status == 200
-        status, metrics = http(worker.admin + "/metrics", headers=admin_headers())
+        status, metrics = http(running.admin_url + "/metrics", headers=admin_headers())
         assert status == 200 and "rapport_interactions_stored " in metrics
         # the admin listener is on loopback, the token file is private
-        assert worker.settings.admin_host == "127.0.0.1"
+        assert running.settings.admin_host == "127.0.0.1"
 
 
-def slow_admin_query(worker: Worker, first: bytes, rest: bytes) -> str:
+def slow_admin_query(worker: WorkerProcess, first: bytes, rest: bytes) -> str:
     import socket
 
     length = len(first) + len(rest)
@@ -247,25 +131,31 @@ SQL_ATTACKS = [
 ]
 
 
-def test_sql_attacks_over_http_are_refused_and_a_heavy_query_does_not_stall_the_pipeline(tmp_path: Path) -> None:
-    with (
-        LocalBroker(tmp_path / "broker") as broker,
-        running_worker(tmp_path, broker, admin_query_seconds=2.0) as worker,
-    ):
-        assert worker.post_events(events_body(1, 10)) == 200
-        worker.wait(lambda: worker.sql("SELECT count() FROM interactions FINAL") == (200, "10\n"), 60, "10 stored")
-        (worker.settings.data_dir / "webhook-secrets.env").write_text("RAPPORT_X_CONSUMER_SECRET=hush-hush\n")
+def test_sql_attacks_over_http_are_refused_and_a_heavy_query_does_not_stall_the_pipeline(
+    tmp_path: Path, worker: StartWorker
+) -> None:
+    with worker(**SECRETS, admin_query_seconds=2.0) as running:
+        assert running.post_events(events_body(1, 10)) == 200
+        running.wait(
+            lambda: running.sql_answer("SELECT count() FROM interactions FINAL") == (200, "10\n"), 60, "10 stored"
+        )
+        (running.settings.data_dir / "webhook-secrets.env").write_text("RAPPORT_X_CONSUMER_SECRET=hush-hush\n")
         site = Path(next(p for p in sys.path if p.endswith("site-packages")))
         outfile, pth = tmp_path / "written.txt", site / "rapport-attack-http.pth"
         for attack in SQL_ATTACKS:
-            query = attack.format(data=worker.settings.data_dir, outfile=outfile, pth=pth)
-            status, text = worker.sql(query)
+            query = attack.format(data=running.settings.data_dir, outfile=outfile, pth=pth)
+            status, text = running.sql_answer(query)
             assert 400 <= status < 500, (query, status, text)
             assert "hush-hush" not in text and TOKEN not in text and "root:" not in text
         assert not outfile.exists() and not pth.exists()
         tables = "SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name"
-        assert worker.sql(tables)[1].split() == ["dead_letters", "interactions", "responses", "schema_migrations"]
-        assert worker.sql("SELECT count() FROM interactions FINAL") == (200, "10\n")
+        assert running.sql_answer(tables)[1].split() == [
+            "dead_letters",
+            "interactions",
+            "responses",
+            "schema_migrations",
+        ]
+        assert running.sql_answer("SELECT count() FROM interactions FINAL") == (200, "10\n")
 
         # a heavy query holds chdb for at most admin_query_seconds; a delivery meanwhile is stored soon after
         import threading
@@ -273,12 +163,14 @@ def test_sql_attacks_over_http_are_refused_and_a_heavy_query_does_not_stall_the_
         heavy: list[tuple[int, str]] = []
         started = time.monotonic()
         thread = threading.Thread(
-            target=lambda: heavy.append(worker.sql("SELECT sum(sipHash64(number)) FROM numbers(2500000000)"))
+            target=lambda: heavy.append(running.sql_answer("SELECT sum(sipHash64(number)) FROM numbers(2500000000)"))
         )
         thread.start()
         time.sleep(0.5)
-        assert worker.post_events(events_body(100, 5)) == 200
-        worker.wait(lambda: worker.sql("SELECT count() FROM interactions FINAL") == (200, "15\n"), 30, "stored")
+        assert running.post_events(events_body(100, 5)) == 200
+        running.wait(
+            lambda: running.sql_answer("SELECT count() FROM interactions FINAL") == (200, "15\n"), 30, "stored"
+        )
         stored_after = time.monotonic() - started
         thread.join(30)
         assert heavy and heavy[0][0] == 400 and "TIMEOUT_EXCEEDED" in heavy[0][1]
@@ -289,48 +181,46 @@ def test_sql_attacks_over_http_are_refused_and_a_heavy_query_does_not_stall_the_
 
 
 def test_deliveries_posted_the_moment_the_edge_answers_on_fresh_topics_are_all_stored(
-    tmp_path: Path, broker: LocalBroker
+    worker: StartWorker,
 ) -> None:
     """No topic exists when the worker starts (a fresh cluster): the first deliveries race the topics'
     creation and the leader elections that follow it."""
-    settings = worker_settings(tmp_path, broker.bootstrap)
-    worker = Worker(settings, tmp_path / "worker.log")
+    running = worker(**SECRETS, topics=False, ready=False)
     try:
-        crc = worker.public + "/webhooks/x?crc_token=abc"
-        worker.wait(lambda: http(crc, timeout=2)[0] == 200, 90, "the edge answering")
-        statuses = [worker.post_events(events_body(1000 + 20 * i, 20, brand=f"b{i % 4}")) for i in range(10)]
+        crc = running.base_url + "/webhooks/x?crc_token=abc"
+        running.wait(lambda: http(crc, timeout=2)[0] == 200, 90, "the edge answering")
+        statuses = [running.post_events(events_body(1000 + 20 * i, 20, brand=f"b{i % 4}")) for i in range(10)]
         assert statuses == [200] * 10
-        worker.wait(worker.ready, 60, "ready")
+        running.wait(running.ready, 60, "ready")
         count = "SELECT count() FROM interactions FINAL"
-        worker.wait(lambda: worker.sql(count) == (200, "200\n"), 60, "all 200 events stored")
-        assert worker.proc.poll() is None
+        running.wait(lambda: running.sql_answer(count) == (200, "200\n"), 60, "all 200 events stored")
+        assert running.process.poll() is None
     finally:
-        assert worker.stop() == 0
+        assert running.stop() == 0
 
 
-def test_a_worker_whose_broker_disappears_exits_1_saying_why(tmp_path: Path) -> None:
-    broker = LocalBroker(tmp_path / "broker").start()
+def test_a_worker_whose_broker_disappears_exits_1_saying_why(broker: LocalBroker, worker: StartWorker) -> None:
     try:
-        worker = ready_worker(tmp_path, broker, kafka_retry_seconds=6.0, stop_timeout=10.0)
-        assert worker.post_events(events_body(1, 5)) == 200
-        worker.wait(lambda: worker.progress()["settled"] and worker.progress()["interactions_stored"] == 5, 60, "5")
+        running = worker(**SECRETS, kafka_retry_seconds=6.0, stop_timeout=10.0)
+        assert running.post_events(events_body(1, 5)) == 200
+        running.wait(lambda: running.progress()["settled"] and running.progress()["interactions_stored"] == 5, 60, "5")
     finally:
         broker.stop()
     started = time.monotonic()
     # a delivery now cannot be acknowledged: 503 once the edge's retries (5 s) run out, and the progress
     # says why instead of "settled"
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {EVENTS_TOKEN}"}
-    assert http(worker.public + "/webhooks/events", events_body(50, 1), headers, timeout=15)[0] == 503
-    progress = worker.progress()
+    assert http(running.base_url + "/webhooks/events", events_body(50, 1), headers, timeout=15)[0] == 503
+    progress = running.progress()
     assert progress["settled"] is False and progress["kafka_last_error"], progress
-    while worker.proc.poll() is None and time.monotonic() - started < 60:
+    while running.process.poll() is None and time.monotonic() - started < 60:
         time.sleep(0.2)
     elapsed = time.monotonic() - started
-    worker.stop()
-    assert worker.proc.returncode == 1, worker.log_text()[-3000:]
+    running.stop()
+    assert running.process.returncode == 1, running.log_text()[-3000:]
     assert elapsed < 6.0 + 5.0 + 10.0  # retry bound + check interval + margin
-    lines = worker.error_lines()
-    assert lines and "Kafka" in lines[-1], worker.log_text()[-3000:]
+    lines = running.error_lines()
+    assert lines and "Kafka" in lines[-1], running.log_text()[-3000:]
     assert "Traceback" not in lines[-1]
 
 
@@ -341,24 +231,24 @@ needs_server = pytest.mark.skipif(clickhouse_server_available() is not None, rea
 
 @needs_server
 def test_a_table_dropped_on_the_server_stops_the_worker_and_migrate_recreates_it(
-    tmp_path: Path, broker: LocalBroker
+    tmp_path: Path, worker: StartWorker
 ) -> None:
     from streams.sinks.warehouse import connect
 
     with ClickHouseServer(tmp_path / "ch") as server:
         url = server.url("rapport")
-        with running_worker(tmp_path, broker, clickhouse_url=url) as worker:
-            assert worker.post_events(events_body(1, 3)) == 200
-            worker.wait(lambda: worker.progress()["interactions_stored"] == 3, 60, "3 stored")
+        with worker(**SECRETS, clickhouse_url=url) as running:
+            assert running.post_events(events_body(1, 3)) == 200
+            running.wait(lambda: running.progress()["interactions_stored"] == 3, 60, "3 stored")
             warehouse = connect(url)
             warehouse.command("DROP TABLE interactions")
             warehouse.close()
-            assert worker.post_events(events_body(10, 3)) == 200
+            assert running.post_events(events_body(10, 3)) == 200
             deadline = time.monotonic() + 60
-            while worker.proc.poll() is None and time.monotonic() < deadline:
+            while running.process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.2)
-            assert worker.proc.returncode == 1
-            line = worker.error_lines()[-1]
+            assert running.process.returncode == 1
+            line = running.error_lines()[-1]
             assert "interactions" in line and "rapport migrate" in line, line
         migrate = subprocess.run(
             [sys.executable, "-m", "streams.cli", "migrate", "--clickhouse", url],
@@ -370,7 +260,7 @@ def test_a_table_dropped_on_the_server_stops_the_worker_and_migrate_recreates_it
         assert migrate.returncode == 0, migrate.stderr
         assert "recreated missing tables: interactions" in migrate.stdout
         # restarted, the worker processes the raw topic again: the events of the failed batch are stored
-        with running_worker(tmp_path, broker, clickhouse_url=url) as worker:
+        with worker(**SECRETS, clickhouse_url=url):
             warehouse = connect(url)
             try:
                 deadline = time.monotonic() + 60
@@ -383,30 +273,30 @@ def test_a_table_dropped_on_the_server_stops_the_worker_and_migrate_recreates_it
 
 
 @needs_server
-def test_a_stop_with_the_warehouse_down_is_prompt_and_loses_nothing(tmp_path: Path, broker: LocalBroker) -> None:
+def test_a_stop_with_the_warehouse_down_is_prompt_and_loses_nothing(tmp_path: Path, worker: StartWorker) -> None:
     from streams.sinks.warehouse import connect
 
     with ClickHouseServer(tmp_path / "ch") as server:
         url = server.url("rapport")
-        with running_worker(tmp_path, broker, clickhouse_url=url, stop_timeout=20.0) as worker:
-            assert worker.post_events(events_body(100, 3)) == 200
-            worker.wait(lambda: worker.progress()["interactions_stored"] == 3, 60, "3 stored")
+        with worker(**SECRETS, clickhouse_url=url, stop_timeout=20.0) as running:
+            assert running.post_events(events_body(100, 3)) == 200
+            running.wait(lambda: running.progress()["interactions_stored"] == 3, 60, "3 stored")
             server.kill()
-            assert worker.post_events(events_body(200, 4)) == 200
-            worker.wait(lambda: worker.progress()["warehouse_errors"] > 0, 30, "the sink failing")
-            progress = worker.progress()
+            assert running.post_events(events_body(200, 4)) == 200
+            running.wait(lambda: running.progress()["warehouse_errors"] > 0, 30, "the sink failing")
+            progress = running.progress()
             assert progress["settled"] is False and progress["warehouse_last_error"]
             started = time.monotonic()
-            worker.proc.send_signal(signal.SIGTERM)
-            worker.proc.wait(60)
+            running.process.send_signal(signal.SIGTERM)
+            running.process.wait(60)
             elapsed = time.monotonic() - started
-            assert worker.proc.returncode == 1
-            line = worker.error_lines()[-1]
+            assert running.process.returncode == 1
+            line = running.error_lines()[-1]
             assert "warehouse" in line, line
             assert elapsed < 10.0, elapsed  # prompt: far below the stop timeout, since nothing can progress
         server.start()
         # nothing of the unstored batch was acknowledged: a new worker stores it
-        with running_worker(tmp_path, broker, clickhouse_url=url) as worker:
+        with worker(**SECRETS, clickhouse_url=url):
             warehouse = connect(url)
             try:
                 deadline = time.monotonic() + 60
@@ -417,7 +307,7 @@ def test_a_stop_with_the_warehouse_down_is_prompt_and_loses_nothing(tmp_path: Pa
                 warehouse.close()
 
 
-def test_a_stop_that_hangs_is_bounded_and_a_second_signal_is_immediate(tmp_path: Path) -> None:
+def test_a_stop_that_hangs_is_bounded_and_a_second_signal_is_immediate(tmp_path: Path, worker: StartWorker) -> None:
     """With the broker gone, Faust's graceful stop cannot commit and waits: the stop timeout ends it with
     the reason, and a second signal ends it at once."""
     for second_signal in (False, True):
@@ -425,19 +315,25 @@ def test_a_stop_that_hangs_is_bounded_and_a_second_signal_is_immediate(tmp_path:
         workdir.mkdir()
         broker = LocalBroker(workdir / "broker").start()
         try:
-            worker = ready_worker(workdir, broker, stop_timeout=6.0, kafka_retry_seconds=120.0)
+            running = worker(
+                **SECRETS,
+                data_dir=workdir / "data",
+                kafka_brokers=broker.bootstrap,
+                stop_timeout=6.0,
+                kafka_retry_seconds=120.0,
+            )
         finally:
             broker.stop()
         time.sleep(1.0)
         started = time.monotonic()
-        worker.proc.send_signal(signal.SIGTERM)
+        running.process.send_signal(signal.SIGTERM)
         if second_signal:
             time.sleep(0.5)
-            worker.proc.send_signal(signal.SIGTERM)
-        worker.proc.wait(60)
+            running.process.send_signal(signal.SIGTERM)
+        running.process.wait(60)
         elapsed = time.monotonic() - started
-        assert worker.proc.returncode == 1, worker.log_text()[-2000:]
-        line = worker.error_lines()[-1]
+        assert running.process.returncode == 1, running.log_text()[-2000:]
+        line = running.error_lines()[-1]
         if second_signal:
             assert elapsed < 3.0 and "second SIGTERM" in line, (elapsed, line)
         else:

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import orjson
 import pytest
 
-from streams.kafka.cluster import ensure_topics
-from streams.local.broker import free_port
-from streams.local.stack import WorkerProcess, topic_specs
 from streams.processing.platforms import BrandDirectory, events, meta, x
-from streams.settings import Settings
+from tests.support.worker import WorkerProcess, http
 
 pytestmark = pytest.mark.integration
 
@@ -38,14 +33,7 @@ def signed(kind: str, body: bytes, good: bool = True) -> dict[str, str]:
 
 
 def post(base: str, kind: str, body: bytes, headers: dict[str, str]) -> int:
-    request = urllib.request.Request(
-        f"{base}/webhooks/{kind}", data=body, method="POST", headers={"Content-Type": "application/json", **headers}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
+    return http(f"{base}/webhooks/{kind}", body, {"Content-Type": "application/json", **headers})[0]
 
 
 def fixtures() -> list[tuple[str, Path]]:
@@ -56,26 +44,20 @@ def rows(worker: WorkerProcess, sql: str) -> list[dict]:
     return [orjson.loads(line) for line in worker.sql(sql, "JSONEachRow").splitlines()]
 
 
-def test_signed_webhooks_land_as_rows_and_unsigned_ones_produce_nothing(tmp_path, broker):
+def test_signed_webhooks_land_as_rows_and_unsigned_ones_produce_nothing(worker):
     brands_file = FIXTURES / "brands.yaml"
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        kafka_brokers=broker.bootstrap,
-        web_port=free_port(),
-        admin_port=0,  # any free port: two stacks never share 6067
+    running = worker(
         brands_file=brands_file,
         x_consumer_secret=f"{X_SECRET},x-secret-old",
         meta_app_secret=META_SECRET,
         meta_verify_token="verify",
         events_token=TOKEN,
     )
-    ensure_topics(broker.bootstrap, topic_specs(settings))
-    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     try:
         # badly signed first: nothing may come of them
         for kind, path in fixtures():
-            assert post(worker.base_url, kind, path.read_bytes(), signed(kind, path.read_bytes(), good=False)) == 401
-        assert worker.progress()["edge_messages"] == 0
+            assert post(running.base_url, kind, path.read_bytes(), signed(kind, path.read_bytes(), good=False)) == 401
+        assert running.progress()["edge_messages"] == 0
 
         directory = BrandDirectory.from_file(brands_file)
         edited = orjson.loads((FIXTURES / "meta" / "page_feed_comment_edited.json").read_bytes())
@@ -92,23 +74,23 @@ def test_signed_webhooks_land_as_rows_and_unsigned_ones_produce_nothing(tmp_path
         assert removals
         for kind, path in fixtures():
             if (kind, path) not in removals:
-                assert post(worker.base_url, kind, path.read_bytes(), signed(kind, path.read_bytes())) == 200, path
-        worker.wait_drained(0, timeout=60)
+                assert post(running.base_url, kind, path.read_bytes(), signed(kind, path.read_bytes())) == 200, path
+        running.wait_drained(0, timeout=60)
         # the comment was added then edited: the edit's text is the one that counts
-        [comment] = rows(worker, f"SELECT text, deleted FROM interactions FINAL WHERE event_id = '{comment_id}'")
+        [comment] = rows(running, f"SELECT text, deleted FROM interactions FINAL WHERE event_id = '{comment_id}'")
         assert comment == {"text": value["message"], "deleted": 0}
 
         # then removed: the text is gone, the event stays, marked deleted
         for kind, path in removals:
-            assert post(worker.base_url, kind, path.read_bytes(), signed(kind, path.read_bytes())) == 200
-        worker.wait_drained(0, timeout=60)
+            assert post(running.base_url, kind, path.read_bytes(), signed(kind, path.read_bytes())) == 200
+        running.wait_drained(0, timeout=60)
 
         # what the parsers say each body holds (verified field by field in tests/unit/test_platforms.py)
         parsed = [p for kind, path in fixtures() for p in PARSERS[kind](path.read_bytes(), directory)]
         expected_ids = {p.result.event_id for p in parsed if p.ok}  # type: ignore[union-attr]
-        stored = {r["event_id"]: r for r in rows(worker, "SELECT * FROM interactions FINAL")}
+        stored = {r["event_id"]: r for r in rows(running, "SELECT * FROM interactions FINAL")}
         assert set(stored) == expected_ids
-        letters = rows(worker, "SELECT reason, format FROM dead_letters FINAL")
+        letters = rows(running, "SELECT reason, format FROM dead_letters FINAL")
         assert len(letters) == len({(p.brand, p.original) for p in parsed if not p.ok}) > 0
 
         # by hand: a mention from a customer to the brand on X
@@ -119,11 +101,11 @@ def test_signed_webhooks_land_as_rows_and_unsigned_ones_produce_nothing(tmp_path
         # reactions, shares and follows are there as reach signals, never as responses
         vanity = {r["event_id"] for r in stored.values() if r["kind"] in ("reaction", "share", "follow")}
         assert vanity
-        answered = rows(worker, "SELECT inbound_id, reply_id FROM responses FINAL")
+        answered = rows(running, "SELECT inbound_id, reply_id FROM responses FINAL")
         assert not vanity & {a["reply_id"] for a in answered} and not vanity & {a["inbound_id"] for a in answered}
 
         # the platforms redeliver everything (and sign with the old secret after a rotation): counted once
-        before = worker.sql("SELECT count(), sum(deleted) FROM interactions FINAL")
+        before = running.sql("SELECT count(), sum(deleted) FROM interactions FINAL")
         for kind, path in fixtures():
             body = path.read_bytes()
             headers = signed(kind, body)
@@ -132,12 +114,12 @@ def test_signed_webhooks_land_as_rows_and_unsigned_ones_produce_nothing(tmp_path
 
                 mac = hmac.new(b"x-secret-old", body, hashlib.sha256).digest()
                 headers = {"x-twitter-webhooks-signature": "sha256=" + base64.b64encode(mac).decode()}
-            assert post(worker.base_url, kind, body, headers) == 200
-        worker.wait_drained(0, timeout=60)
-        assert worker.sql("SELECT count(), sum(deleted) FROM interactions FINAL") == before
+            assert post(running.base_url, kind, body, headers) == 200
+        running.wait_drained(0, timeout=60)
+        assert running.sql("SELECT count(), sum(deleted) FROM interactions FINAL") == before
         # the original "add", redelivered after the removal, does not bring the text back
-        [comment] = rows(worker, f"SELECT text, deleted FROM interactions FINAL WHERE event_id = '{comment_id}'")
+        [comment] = rows(running, f"SELECT text, deleted FROM interactions FINAL WHERE event_id = '{comment_id}'")
         assert comment == {"text": None, "deleted": 1}
-        assert len(rows(worker, "SELECT reason FROM dead_letters FINAL")) == len(letters)
+        assert len(rows(running, "SELECT reason FROM dead_letters FINAL")) == len(letters)
     finally:
-        assert worker.stop() == 0
+        assert running.stop() == 0

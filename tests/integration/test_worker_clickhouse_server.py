@@ -8,11 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.kafka.cluster import ensure_topics
 from streams.kafka.replay import replay
-from streams.local.broker import free_port
-from streams.local.stack import WorkerProcess, topic_specs
-from streams.settings import Settings
 from streams.sinks.warehouse import connect
 from tests.support.clickhouse_server import ClickHouseServer, clickhouse_server_available
 from tests.support.factories import brand_reply, inbound, jsonl
@@ -43,35 +39,27 @@ def server_counts(url: str) -> tuple[int, int, int]:
         warehouse.close()
 
 
-def test_worker_writes_to_a_clickhouse_server_and_survives_its_restart(tmp_path, broker):
+def test_worker_writes_to_a_clickhouse_server_and_survives_its_restart(tmp_path, worker):
     with ClickHouseServer(tmp_path / "ch") as server:
         url = server.url("rapport")
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            kafka_brokers=broker.bootstrap,
-            clickhouse_url=url,
-            web_port=free_port(),
-            admin_port=0,  # any free port: two stacks never share 6067
-            sink_retry_seconds=0.5,
-        )
-        ensure_topics(broker.bootstrap, topic_specs(settings))
-        worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+        running = worker(clickhouse_url=url, sink_retry_seconds=0.5)
+        settings = running.settings
         try:
             send = lambda f: replay(f, "jsonl", settings.broker_list, settings.topic_raw, 50, progress=False)  # noqa: E731
             assert send(conversation_file(tmp_path / "a.jsonl", 1, 100)) == 200
-            worker.wait_drained(200, timeout=60)
+            running.wait_drained(200, timeout=60)
             assert server_counts(url) == (200, 100, 100 * 150)
 
             server.kill()  # the warehouse dies; events keep coming
             assert send(conversation_file(tmp_path / "b.jsonl", 1001, 100)) == 200
             deadline = time.monotonic() + 30
-            while worker.progress()["warehouse_errors"] == 0:
+            while running.progress()["warehouse_errors"] == 0:
                 assert time.monotonic() < deadline, "the sink never tried the dead server"
                 time.sleep(0.2)
-            assert not worker.progress()["settled"]  # nothing acknowledged as stored
+            assert not running.progress()["settled"]  # nothing acknowledged as stored
 
             server.start()  # back on the same data dir: the sink's retry stores everything
-            worker.wait_drained(400, timeout=90)
+            running.wait_drained(400, timeout=90)
             assert server_counts(url) == (400, 200, 200 * 150)
         finally:
-            assert worker.stop() == 0
+            assert running.stop() == 0
