@@ -143,7 +143,7 @@ def up(
     result = run_up(settings, replay_file, fmt, exit_when_drained, drain_timeout, demo_webhooks=demo_webhooks)
     p = result.progress
     if result.report:
-        click.echo("\nTop brands by inbound messages (answered = first direct brand reply):")
+        click.echo("\nCare metrics (`rapport metrics`; definitions in docs/metrics.md):")
         click.echo(result.report.rstrip())
     inserted = p.get("interactions_stored", 0)
     stored = inserted if result.stored is None else result.stored  # distinct events, not rows inserted

@@ -354,19 +354,20 @@ class UpResult:
     error: Exception | None = None
 
 
-#: Printed by `rapport up --exit-when-drained`: the brands with the most inbound messages.
-REPORT_SQL = """
-SELECT i.brand AS brand, i.inbound AS inbound, ifNull(r.answered, 0) AS answered,
-       round(100 * ifNull(r.answered, 0) / i.inbound, 1) AS answered_pct,
-       r.median_first_response_s AS median_first_response_s
-FROM (SELECT brand, count() AS inbound FROM interactions FINAL
-      WHERE direction = 'inbound' AND kind IN ('post', 'comment', 'reply', 'mention', 'direct_message')
-      GROUP BY brand) AS i
-LEFT JOIN (SELECT brand, count() AS answered,
-                  quantileExactInclusive(0.5)(response_seconds) AS median_first_response_s
-           FROM responses FINAL GROUP BY brand) AS r ON r.brand = i.brand
-ORDER BY inbound DESC, brand LIMIT 15
-"""
+def care_report(settings: Settings) -> str:
+    """``rapport metrics``' table of every brand, printed by ``rapport up --exit-when-drained`` once the worker has
+    stopped (the embedded ClickHouse is then free to open)."""
+    from streams.metrics import care
+    from streams.metrics.report import render
+    from streams.processing.platforms import BrandDirectory
+    from streams.sinks.warehouse import connect
+
+    policies = BrandDirectory.from_file(settings.brands_file).policies if settings.brands_file else {}
+    warehouse = connect(settings.warehouse_url)
+    try:
+        return render(care.metrics(warehouse, care.MetricsQuery(policies=policies)), "table")
+    finally:
+        warehouse.close()
 
 
 class _Stop(Exception):
@@ -516,8 +517,6 @@ def run_up(
                     check_stack()
                     progress = worker.wait_drained(replayed, drain_timeout, stall)
                 result = UpResult(replayed, progress)
-                if exit_when_drained:
-                    result.report = worker.sql(REPORT_SQL, "PrettyCompactNoEscapes")
                 result.stored = int(worker.sql("SELECT count() FROM interactions FINAL").strip() or 0)
                 if replay_file is not None:
                     result.error = all_dead_lettered(worker, replay_file, replay_format, replayed, progress)
@@ -531,6 +530,8 @@ def run_up(
             code = worker.stop(settings.stop_timeout + 10)
             if code != 0:  # drained and counted, but the worker did not stop cleanly: say so after the summary
                 result.error = worker.exit_error() or result.error
+            elif exit_when_drained:
+                result.report = care_report(settings)
     except _Stop:  # a signal before the worker was up
         raise StackError("interrupted while starting the stack") from None
     finally:

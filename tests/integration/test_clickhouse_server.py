@@ -195,15 +195,21 @@ def read_back(warehouse: Warehouse, table: Table, order_by: str) -> list[dict[st
 def test_migrate_twice_second_is_noop_and_columns_match_contract(server: ClickHouseServer) -> None:
     warehouse = connect(server.url("migrations"))
     try:
+        # 18.16 runs the migrations up to the first that requires a current ClickHouse (0002: 24.8)
         first = migrate(warehouse)
         assert [m.name for m in first] == ["core_tables"]
         assert migrate(warehouse) == []
         assert warehouse.rows("SELECT version, name FROM schema_migrations FINAL") == [(1, "core_tables")]
+        later = {"interactions": {"needs_reply"}, "responses": {"response_business_seconds"}}  # added by 0002
         for table in TABLES:
             columns = warehouse.rows(  # in table order (18.16's system.columns has no `position`)
                 f"SELECT name, type FROM system.columns WHERE database = 'migrations' AND table = '{table.name}'"
             )
-            assert columns == [(c.name, c.type) for c in table.columns], table.name
+            if table.min_server > (18, 16):  # created by 0002: absent here
+                assert columns == [], table.name
+                continue
+            expected = [(c.name, c.type) for c in table.columns if c.name not in later.get(table.name, set())]
+            assert columns == expected, table.name
     finally:
         warehouse.close()
     # a fresh connection to the same database still sees everything applied

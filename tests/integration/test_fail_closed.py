@@ -150,10 +150,13 @@ def test_sql_attacks_over_http_are_refused_and_a_heavy_query_does_not_stall_the_
         assert not outfile.exists() and not pth.exists()
         tables = "SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name"
         assert running.sql_answer(tables)[1].split() == [
+            "care_backlog",
+            "care_hourly",
             "dead_letters",
             "interactions",
             "responses",
             "schema_migrations",
+            "sla_breaches",
         ]
         assert running.sql_answer("SELECT count() FROM interactions FINAL") == (200, "10\n")
 
