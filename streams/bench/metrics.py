@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +119,8 @@ def run(interactions: int, brands: int, days: int, workdir: Path | None) -> None
         ]
         click.echo(f"{'rapport metrics':<26}{'care_hourly':>14}{'target':>9}{'from FINAL rows':>18}{'ratio':>8}  same")
         for name, query, target in cases:
-            aggregated, best, median = timed(lambda q=query: care.metrics(warehouse, q))
-            direct, direct_best, _ = timed(lambda q=query: care.metrics(warehouse, q, direct=True), runs=2)
+            aggregated, best, median = timed(partial(care.metrics, warehouse, query))
+            direct, direct_best, _ = timed(partial(care.metrics, warehouse, query, direct=True), runs=2)
             ok = "✓" if best <= target else "✗"
             click.echo(
                 f"{name:<26}{best:>9.3f}s {ok}  ≤{target:>4}s{direct_best:>15.3f}s {direct_best / best:>7.0f}×  "

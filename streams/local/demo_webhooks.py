@@ -36,9 +36,17 @@ def demo_accounts() -> dict[str, dict[str, list[str]]]:
     }
 
 
+#: The demo brands' care policies (``care:`` in the brands file, docs/metrics.md): SnailTel's desk works office
+#: hours, so its response times also exist in business seconds; the others keep the default SLA windows.
+DEMO_CARE = {"SnailTel": {"business_hours": {"timezone": "Europe/London", "days": "mon-fri", "hours": "09:00-17:30"}}}
+
+
 def write_demo_brands(path: Path) -> Path:
+    brands: dict[str, dict[str, Any]] = dict(demo_accounts())
+    for brand, care in DEMO_CARE.items():
+        brands[brand] = {**brands[brand], "care": care}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"brands": demo_accounts()}, sort_keys=True))
+    path.write_text(yaml.safe_dump({"brands": brands}, sort_keys=True))
     return path
 
 

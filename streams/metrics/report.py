@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 KEYS = ("brand", "platform", "day", "hour")
-GROUPS_PER_BLOCK = 5
+GROUPS_PER_BLOCK = 6
 
 
 def duration(seconds: float) -> str:

@@ -315,10 +315,10 @@ class ServerWarehouse(Warehouse):
             return
         if not isinstance(rows, Sequence):  # an Arrow table
             rows = rows.to_pylist()
-        columns = self._present_columns(table)
-        values = [tuple(_to_python(c.type, r.get(c.name)) for c in columns) for r in rows]
-        cols = ", ".join(c.name for c in columns)
         try:
+            columns = self._present_columns(table)
+            values = [tuple(_to_python(c.type, r.get(c.name)) for c in columns) for r in rows]
+            cols = ", ".join(c.name for c in columns)
             # The rows travel as native columnar data: `INSERT … VALUES` with no inline values.
             self._execute(f"INSERT INTO {table.name} ({cols}) VALUES", values)
         except WarehouseError as exc:
