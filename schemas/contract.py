@@ -249,8 +249,9 @@ SLA_BREACHES = Table(
 CARE_HOURLY = Table(
     name="care_hourly",
     doc="The care metrics' aggregate, one row per (brand, platform, hour of the inbound message's created_at). "
-    "Every row is recomputed from `interactions FINAL`, `responses FINAL` and `sla_breaches FINAL` whenever "
-    "an event of its hour is stored, so redeliveries, replays, edits and removals never count twice. Query "
+    "Every row is recomputed from `interactions FINAL`, `responses FINAL` and `sla_breaches FINAL` after an "
+    "event of its hour is stored (within RAPPORT_AGGREGATE_SECONDS), so redeliveries, replays, edits and "
+    "removals never count twice. Query "
     "with FINAL; sum the counts, merge the states (`uniqExactMerge`) and run quantiles over the arrays "
     "(`quantilesExactInclusiveArray(0.5, 0.9)(response_seconds)`) to get the figures of any range of whole "
     "hours; `rapport metrics` does exactly that (docs/metrics.md).",
@@ -297,6 +298,22 @@ CARE_HOURLY = Table(
     ),
 )
 
+CARE_DIRTY = Table(
+    name="care_dirty",
+    doc="Internal bookkeeping of `care_hourly`: the hours whose rows changed and wait for their recomputation "
+    "(marked before a batch is acknowledged to Kafka, so a crash loses none; cleared once recomputed). "
+    "`SELECT count() FROM care_dirty FINAL` is how far behind the aggregate is.",
+    engine="ReplacingMergeTree(_version, _done) ORDER BY (brand, platform, hour)",
+    min_server=CURRENT,
+    columns=(
+        Column("brand", "String", "The brand."),
+        Column("platform", "String", "The platform."),
+        Column("hour", DATETIME, "The hour of care_hourly to recompute."),
+        Column("_version", "UInt64", "When it was marked or cleared (ns): the latest wins."),
+        Column("_done", "UInt8", "1: recomputed (FINAL hides it)."),
+    ),
+)
+
 CARE_BACKLOG = Table(
     name="care_backlog",
     doc="A view: the messages that need a reply (needs_reply = 1) and have no direct reply yet, not deleted. Sort "
@@ -319,7 +336,15 @@ CARE_BACKLOG = Table(
     ),
 )
 
-TABLES: tuple[Table, ...] = (INTERACTIONS, RESPONSES, DEAD_LETTERS, SLA_BREACHES, CARE_HOURLY, CARE_BACKLOG)
+TABLES: tuple[Table, ...] = (
+    INTERACTIONS,
+    RESPONSES,
+    DEAD_LETTERS,
+    SLA_BREACHES,
+    CARE_HOURLY,
+    CARE_DIRTY,
+    CARE_BACKLOG,
+)
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 
 

@@ -344,6 +344,8 @@ def metrics(
     try:
         if rebuild:
             care.refresh_all(warehouse)
+        else:
+            care.refresh_pending(warehouse)  # hours a stopped or crashed worker left to recompute
         click.echo(render(care.metrics(warehouse, query), fmt), nl=False)
     finally:
         warehouse.close()

@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     sink_batch_size: int = Field(default=5000, ge=1, description="Max events per ClickHouse insert.")
     sink_batch_seconds: float = Field(default=0.5, gt=0, description="Max wait before an insert.")
     sink_retry_seconds: float = Field(default=2.0, gt=0, description="Back-off when the warehouse fails.")
+    aggregate_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often the aggregates' changed hours are recomputed from FINAL rows (how far care_hourly "
+        "may lag the rows).",
+    )
 
     # --- webhooks (each secret/token setting is a comma-separated list, for rotation) -------------------
     # SecretStr: never printed, logged or shown in errors; read them with ``secret_list``

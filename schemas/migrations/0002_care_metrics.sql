@@ -47,6 +47,19 @@ ENGINE = ReplacingMergeTree(_version)
 PARTITION BY toYYYYMM(hour)
 ORDER BY (brand, platform, hour);
 
+-- The hours of care_hourly waiting for their recomputation (streams/metrics/care.py): marked before a batch is
+-- acknowledged, cleared (a row with _done = 1 and a later _version) once recomputed.
+CREATE TABLE IF NOT EXISTS care_dirty
+(
+    brand String,
+    platform String,
+    hour DateTime('UTC'),
+    _version UInt64,
+    _done UInt8
+)
+ENGINE = ReplacingMergeTree(_version, _done)
+ORDER BY (brand, platform, hour);
+
 -- The backlog (streams/metrics/backlog.py): messages that need a reply and are still unanswered. Sort by
 -- (priority, inbound_at, inbound_id): negative first, then oldest first.
 CREATE VIEW IF NOT EXISTS care_backlog AS

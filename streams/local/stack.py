@@ -365,6 +365,7 @@ def care_report(settings: Settings) -> str:
     policies = BrandDirectory.from_file(settings.brands_file).policies if settings.brands_file else {}
     warehouse = connect(settings.warehouse_url)
     try:
+        care.refresh_pending(warehouse)
         return render(care.metrics(warehouse, care.MetricsQuery(policies=policies)), "table")
     finally:
         warehouse.close()

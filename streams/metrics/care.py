@@ -25,10 +25,13 @@ A rate whose denominator is 0 is NULL, not 0.
 
 Where the numbers come from. ``care_hourly`` holds, per (brand, platform, hour), everything these figures need
 (counts, the response times as arrays for exact quantiles, ``uniqExact`` states for conversations, breaches per
-window). The worker's sink **recomputes** the rows of every hour it stored an event of from the ``FINAL`` rows
-(:func:`refresh`), before it acknowledges the batch to Kafka. A recomputation from ``FINAL`` is a pure function of
+window). The worker's sink marks every hour it stored an event of as dirty (``care_dirty``, :func:`mark_dirty`)
+before it acknowledges the batch to Kafka, and **recomputes** the dirty hours from the ``FINAL`` rows every
+``RAPPORT_AGGREGATE_SECONDS`` (:func:`refresh_pending`): one recomputation serves every batch that touched an hour
+meanwhile, and a mark outlives a crash. A recomputation from ``FINAL`` is a pure function of
 the stored events, so a redelivered batch, a replayed file, a worker killed half-way (the batch comes again and
-is recomputed again), an edit or a removal all leave ``care_hourly`` equal to a computation from ``FINAL`` rows;
+is recomputed again; a crash after the mark leaves it for the next run), an edit or a removal all leave
+``care_hourly`` equal to a computation from ``FINAL`` rows;
 counters kept by increments (materialized views, ``SummingMergeTree``) would count a redelivery twice and could
 not take back a removed message. :func:`figures_sql` reads ``care_hourly``; :func:`direct_sql` computes the same
 figures from the rows themselves (the tests and ``rapport bench metrics`` compare the two).
@@ -43,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from schemas.contract import CARE_DIRTY
 from streams.processing.care import DEFAULT_POLICY, CarePolicy, window_label
 from streams.sinks.warehouse import Warehouse
 
@@ -148,6 +152,33 @@ def refresh(warehouse: Warehouse, buckets: Iterable[Bucket], chunk: int = 2000) 
     for start in range(0, len(ordered), chunk):
         warehouse.command(refresh_sql(ordered[start : start + chunk]))
     return len(ordered)
+
+
+def mark_dirty(warehouse: Warehouse, buckets: Iterable[Bucket]) -> None:
+    """Record that these hours changed (before their batch is acknowledged): ``refresh_pending`` recomputes them,
+    now or after a crash, so the aggregate never misses a stored event."""
+    ordered = sorted(set(buckets))
+    if not ordered:
+        return
+    version = time.time_ns()
+    rows = [{"brand": b, "platform": p, "hour": h, "_version": version, "_done": 0} for b, p, h in ordered]
+    warehouse.insert(CARE_DIRTY, rows)
+
+
+def refresh_pending(warehouse: Warehouse) -> int:
+    """Recompute every hour marked dirty, then clear the marks made before it started (a mark made meanwhile has a
+    later version and stays). Returns how many hours were recomputed."""
+    started = time.time_ns()
+    pending = [
+        (str(b), str(p), int(h))
+        for b, p, h in warehouse.rows("SELECT brand, platform, toUnixTimestamp(hour) FROM care_dirty FINAL")
+    ]
+    if pending:
+        refresh(warehouse, pending)
+        warehouse.insert(
+            CARE_DIRTY, [{"brand": b, "platform": p, "hour": h, "_version": started, "_done": 1} for b, p, h in pending]
+        )
+    return len(pending)
 
 
 def refresh_all(warehouse: Warehouse) -> None:
@@ -334,7 +365,9 @@ def brands_in(warehouse: Warehouse, query: MetricsQuery) -> list[str]:
 
 
 def metrics(warehouse: Warehouse, query: MetricsQuery, direct: bool = False) -> list[dict[str, Any]]:
-    """The care figures per group, from ``care_hourly`` (or, ``direct``, from the rows: the reference)."""
+    """The care figures per group, from ``care_hourly`` (or, ``direct``, from the rows: the reference). Hours still
+    waiting for their recomputation are read as they stand (at most ``RAPPORT_AGGREGATE_SECONDS`` behind, when a
+    worker runs); ``refresh_pending`` first makes them current."""
     windows = query.windows(brands_in(warehouse, query))
     sql = direct_sql(query, windows) if direct else figures_sql(query, windows)
     return to_figures(warehouse.rows(sql), query, windows)

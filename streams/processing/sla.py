@@ -33,7 +33,7 @@ arrived still breaches (it was waiting); messages without ``needs_reply`` never 
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -108,9 +108,10 @@ def schedule(
         if any(e[1] == window and e[2] == inbound_id for e in pending):
             continue  # redelivered
         state.set(DUE, key, [*pending, entry])
-        if minute not in due:
+        at = bisect_left(due, minute)
+        if at == len(due) or due[at] != minute:
             due = list(due)
-            insort(due, minute)
+            due.insert(at, minute)
     if due is not clock["due"]:
         state.set(CLOCK, brand, clock | {"due": due})
     return breaches
@@ -135,12 +136,10 @@ def advance(state: State, brand: str, to: int, threads: Any) -> list[dict[str, A
     if to <= clock["done"]:
         return []
     breaches: list[dict[str, Any]] = []
-    last = to // 60
-    remaining = []
-    for minute in clock["due"]:
-        if minute > last:
-            remaining.append(minute)
-            continue
+    due = clock["due"]
+    passed = bisect_right(due, to // 60)  # the minutes the clock reaches (``due`` is sorted)
+    kept = []
+    for minute in due[:passed]:
         key = _due_key(brand, minute)
         keep = []
         for entry in state.get(DUE, key) or []:
@@ -150,7 +149,8 @@ def advance(state: State, brand: str, to: int, threads: Any) -> list[dict[str, A
                 breaches.append(breach_row(brand, entry, to))
         state.set(DUE, key, keep or None)
         if keep:
-            remaining.append(minute)
+            kept.append(minute)
+    remaining = kept + due[passed:] if passed else due
     state.set(CLOCK, brand, {"wm": clock["wm"], "done": to, "due": remaining})
     return breaches
 

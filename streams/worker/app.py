@@ -222,6 +222,10 @@ class Rapport:
             async def _sla_ticks() -> None:
                 await rapport.send_sla_ticks()
 
+            @self.app.timer(s.aggregate_seconds)
+            async def _refresh_aggregates() -> None:
+                await rapport.sink.refresh_aggregates()
+
         self._register_web()
 
     # --- failure and health --------------------------------------------------------------------

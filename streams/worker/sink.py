@@ -90,9 +90,9 @@ class WarehouseSink:
                 for start in range(0, len(rows), self.settings.sink_batch_size):
                     self.warehouse.insert(table, rows[start : start + self.settings.sink_batch_size])
             if self.aggregates:
-                # recomputed from FINAL rows after the insert and before the ack: a batch redelivered after a
-                # crash between the two is inserted and recomputed again (streams/metrics/care.py)
-                care.refresh(self.warehouse, aggregate_buckets(made[0]))
+                # marked before the ack, recomputed by ``refresh_aggregates`` (streams/metrics/care.py): a crash
+                # after the mark leaves it for the next run, one before it redelivers the batch
+                care.mark_dirty(self.warehouse, aggregate_buckets(made[0]))
 
         def failed(exc: BaseException) -> bool:  # worth another attempt?
             if not isinstance(exc, WarehouseError):
@@ -125,6 +125,19 @@ class WarehouseSink:
             raise WarehouseError(f"stopped before the warehouse accepted a batch: {exc}") from exc
         self.health.warehouse.ok()
 
+    async def refresh_aggregates(self) -> int:
+        """Recompute the aggregate's dirty hours from FINAL rows (the worker's timer, every
+        RAPPORT_AGGREGATE_SECONDS, and once more when it stops). A failure is left for the next round: the marks
+        stay until a recomputation succeeds."""
+        if self._warehouse is None or not self.aggregates:
+            return 0
+        try:
+            return int(await self.in_thread(care.refresh_pending, self.warehouse))
+        except WarehouseError as exc:
+            self.health.warehouse.failed(f"aggregate recomputation: {exc}")
+            log.error("recomputing the aggregate failed (retried in %.1fs): %s", self.settings.aggregate_seconds, exc)
+            return 0
+
     async def sleep_unless_stopping(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while not self.health.stopping and time.monotonic() < deadline:
@@ -146,4 +159,9 @@ class WarehouseSink:
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         if self._warehouse is not None:
+            if self.health.failure is None and self.aggregates:  # what was stored is also in the aggregate
+                try:
+                    care.refresh_pending(self._warehouse)
+                except WarehouseError as exc:  # the marks stay: the next run recomputes them
+                    log.error("recomputing the aggregate at stop failed: %s", exc)
             self._warehouse.close()

@@ -151,6 +151,7 @@ def test_sql_attacks_over_http_are_refused_and_a_heavy_query_does_not_stall_the_
         tables = "SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name"
         assert running.sql_answer(tables)[1].split() == [
             "care_backlog",
+            "care_dirty",
             "care_hourly",
             "dead_letters",
             "interactions",

@@ -109,13 +109,15 @@ def process(events: Sequence[dict[str, Any]], state: DictState, per_message: int
 
 
 def store(warehouse: Warehouse, results: Sequence[ProcessResult], refresh: bool = True) -> None:
-    """What the sink does with each enriched message: insert, then recompute the touched hours."""
+    """What the sink does with each enriched message: insert, mark the touched hours (before the ack); then what
+    its timer does: recompute the marked hours (``refresh=False``: a worker killed before its timer ran)."""
     for result in results:
         batches = [(INTERACTIONS, result.interactions), (RESPONSES, result.responses), (SLA_BREACHES, result.breaches)]
         for table, rows in batches:
             warehouse.insert(table, rows)
-        if refresh:
-            care.refresh(warehouse, aggregate_buckets(batches))
+        care.mark_dirty(warehouse, aggregate_buckets(batches))
+    if refresh:
+        care.refresh_pending(warehouse)
 
 
 @pytest.fixture(scope="module")
@@ -242,8 +244,10 @@ def test_redelivery_replay_and_a_crash_between_insert_and_refresh_change_nothing
     breaches = warehouse.rows("SELECT * FROM sla_breaches FINAL ORDER BY inbound_id, window_s")
     state = DictState()
     results = process(STREAM, state, per_message=5)  # the same file replayed, cut into other messages
-    store(warehouse, results[:3], refresh=False)  # a worker killed between the insert and the refresh…
-    store(warehouse, results)  # …gets the batch again (nothing was acknowledged), and the rest follows
+    store(warehouse, results[:3], refresh=False)  # a worker killed after the marks, before its timer ran…
+    assert warehouse.scalar("SELECT count() FROM care_dirty FINAL") > 0  # …leaves the marks…
+    store(warehouse, results)  # …and the next run recomputes them with its own batches
+    assert warehouse.scalar("SELECT count() FROM care_dirty FINAL") == 0
     store(warehouse, process(STREAM[:8], state))  # Kafka redelivers a batch to the worker that has the state
     assert figures(warehouse, by="brand,hour") == before
     assert warehouse.rows("SELECT * FROM sla_breaches FINAL ORDER BY inbound_id, window_s") == breaches

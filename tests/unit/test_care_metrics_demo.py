@@ -36,7 +36,8 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
         batches = [(INTERACTIONS, result.interactions), (RESPONSES, result.responses), (SLA_BREACHES, result.breaches)]
         for table, rows in batches:
             opened.insert(table, rows)
-        care.refresh(opened, aggregate_buckets(batches))
+        care.mark_dirty(opened, aggregate_buckets(batches))  # as the sink does
+        care.refresh_pending(opened)
     yield opened
     opened.close()
 

@@ -40,7 +40,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         batches = [(INTERACTIONS, result.interactions), (RESPONSES, result.responses), (SLA_BREACHES, result.breaches)]
         for table, rows in batches:
             warehouse.insert(table, rows)
-        care.refresh(warehouse, aggregate_buckets(batches))
+        care.mark_dirty(warehouse, aggregate_buckets(batches))  # as the sink does
+        care.refresh_pending(warehouse)
     finally:
         warehouse.close()
     return root
