@@ -40,6 +40,7 @@ from typing import Any, Protocol
 #: How recent (wall clock) a brand's latest event must be for the brand to count as live.
 LIVE_SECONDS = 3600
 CLOCK, DUE = "sla_clock", "sla_due"
+SLOT_SECONDS = 600
 #: _version of a breach row: 2**32 − breached_at, so the earliest decision wins (a redelivered message decided
 #: again later keeps its first breached_at); a retraction's is above every breach's.
 VERSION_BASE, RETRACTION = 2**32, 2**33
@@ -102,7 +103,7 @@ def schedule(
             if not replied_by(thread, deadline):
                 breaches.append(breach_row(brand, entry, clock["done"]))
             continue
-        minute = deadline // 60
+        minute = deadline // SLOT_SECONDS
         key = _due_key(brand, minute)
         pending = state.get(DUE, key) or []
         if any(e[1] == window and e[2] == inbound_id for e in pending):
@@ -137,7 +138,7 @@ def advance(state: State, brand: str, to: int, threads: Any) -> list[dict[str, A
         return []
     breaches: list[dict[str, Any]] = []
     due = clock["due"]
-    passed = bisect_right(due, to // 60)  # the minutes the clock reaches (``due`` is sorted)
+    passed = bisect_right(due, to // SLOT_SECONDS)  # the slots the clock reaches (``due`` is sorted)
     kept = []
     for minute in due[:passed]:
         key = _due_key(brand, minute)

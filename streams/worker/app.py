@@ -381,6 +381,9 @@ class Rapport:
         now = time.time()
         acks: list[asyncio.Future[Any]] = []
         results: list[tuple[RawMessage, ProcessResult]] = []
+        # the breach topic has the raw topic's partition count and key (the brand): a breach goes to the partition
+        # of the raw message that decided it
+        breaches: dict[int, list[tuple[bytes, bytes]]] = {}
         for message, produced_at in messages:
             state.begin(message.partition)
             try:
@@ -394,8 +397,8 @@ class Rapport:
             if result.interactions or result.responses or result.breaches:
                 value = encode_enriched(result, produced_at)
                 acks.append(await self.producer.send(s.topic_enriched, value, key=key))
-            for breach in result.breaches:  # for alerting consumers; the sink stores them from the enriched topic
-                acks.append(await self.producer.send(s.topic_sla_breaches, orjson.dumps(breach), key=key))
+            if result.breaches:  # for alerting consumers (the sink stores them from the enriched topic)
+                breaches.setdefault(message.partition, []).extend((key, orjson.dumps(b)) for b in result.breaches)
             for letter in result.dead_letters:
                 log.warning(
                     "dead letter (%s/%s/%s#%s): %s",
@@ -413,6 +416,9 @@ class Rapport:
             # next insert to the warehouse thread when it gets a turn of the event loop
             await asyncio.sleep(0)
 
+        for partition, records in breaches.items():  # packed into record batches, like the changelogs
+            sent = await self.producer.send_records(s.topic_sla_breaches, partition, records)
+            acks.extend(future for _, future in sent)
         changelog = []
         for (table, partition), records in state.changes().items():
             topic = self.table_store.changelog_topic(table)

@@ -286,8 +286,8 @@ def test_a_batch_writes_each_changed_key_once_to_its_changelog_and_the_store_hol
                     ("rapport-brand_questions-changelog", b"acme\x1fx:22"),  # "Please DM us your order number."
                     # the complaints need a reply: their SLA deadlines at 11:00 (1 h) and 10:00 the next day (24 h)
                     ("rapport-sla_clock-changelog", b"acme"),
-                    ("rapport-sla_due-changelog", f"acme\x1f{(1767607200 + 3600) // 60}".encode()),
-                    ("rapport-sla_due-changelog", f"acme\x1f{(1767607200 + 86400) // 60}".encode()),
+                    ("rapport-sla_due-changelog", f"acme\x1f{(1767607200 + 3600) // 600}".encode()),
+                    ("rapport-sla_due-changelog", f"acme\x1f{(1767607200 + 86400) // 600}".encode()),
                 ]
             )
             for topic, _, key, value, _ in records:  # the store holds exactly what the changelog says
