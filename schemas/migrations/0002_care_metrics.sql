@@ -38,8 +38,8 @@ CREATE TABLE IF NOT EXISTS care_hourly
     needs_reply_answered UInt64,
     response_seconds Array(UInt32),
     response_business_seconds Array(UInt32),
-    conversations AggregateFunction(uniqExact, String),
-    conversations_answered AggregateFunction(uniqExact, String),
+    conversations AggregateFunction(uniqExact, UInt64),
+    conversations_answered AggregateFunction(uniqExact, UInt64),
     sla_breaches Map(UInt32, UInt64),
     _version UInt64
 )

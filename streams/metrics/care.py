@@ -24,8 +24,10 @@ Definitions (written out with examples in docs/metrics.md; the names are the fig
 A rate whose denominator is 0 is NULL, not 0.
 
 Where the numbers come from. ``care_hourly`` holds, per (brand, platform, hour), everything these figures need
-(counts, the response times as arrays for exact quantiles, ``uniqExact`` states for conversations, breaches per
-window). The worker's sink marks every hour it stored an event of as dirty (``care_dirty``, :func:`mark_dirty`)
+(counts, the response times as arrays for exact quantiles, ``uniqExact`` states of the conversations' 64-bit
+hashes, breaches per window). The states hold ``sipHash64(conversation_id)`` rather than the strings: merging them
+is ~30× faster (10M interactions: 0.38 s → 0.01 s), at the cost of a collision chance of about 3 in a million for
+10 million conversations (a collision would count two conversations as one). The worker's sink marks every hour it stored an event of as dirty (``care_dirty``, :func:`mark_dirty`)
 before it acknowledges the batch to Kafka, and **recomputes** the dirty hours from the ``FINAL`` rows every
 ``RAPPORT_AGGREGATE_SECONDS`` (:func:`refresh_pending`): one recomputation serves every batch that touched an hour
 meanwhile, and a mark outlives a crash. A recomputation from ``FINAL`` is a pure function of
@@ -130,8 +132,8 @@ SELECT brand, platform, hour,
        arraySort(groupArrayIf(response_seconds, present AND answered = 1)) AS response_seconds,
        arraySort(groupArrayIf(assumeNotNull(response_business_seconds),
                               present AND answered = 1 AND response_business_seconds IS NOT NULL)),
-       uniqExactStateIf(conversation_id, present),
-       uniqExactStateIf(conversation_id, present AND answered = 1),
+       uniqExactStateIf(sipHash64(conversation_id), present),
+       uniqExactStateIf(sipHash64(conversation_id), present AND answered = 1),
        sumMap(mapFromArrays(breach_windows, arrayMap(w -> toUInt64(1), breach_windows))),
        toUInt64(toUnixTimestamp64Nano(now64(9)))
 FROM (
