@@ -25,18 +25,20 @@ A rate whose denominator is 0 is NULL, not 0.
 
 Where the numbers come from. ``care_hourly`` holds, per (brand, platform, hour), everything these figures need
 (counts, the response times as arrays for exact quantiles, ``uniqExact`` states of the conversations' 64-bit
-hashes, breaches per window). The states hold ``sipHash64(conversation_id)`` rather than the strings: merging them
-is ~30× faster (10M interactions: 0.38 s → 0.01 s), at the cost of a collision chance of about 3 in a million for
-10 million conversations (a collision would count two conversations as one). The worker's sink marks every hour it stored an event of as dirty (``care_dirty``, :func:`mark_dirty`)
-before it acknowledges the batch to Kafka, and **recomputes** the dirty hours from the ``FINAL`` rows every
-``RAPPORT_AGGREGATE_SECONDS`` (:func:`refresh_pending`): one recomputation serves every batch that touched an hour
-meanwhile, and a mark outlives a crash. A recomputation from ``FINAL`` is a pure function of
-the stored events, so a redelivered batch, a replayed file, a worker killed half-way (the batch comes again and
-is recomputed again; a crash after the mark leaves it for the next run), an edit or a removal all leave
-``care_hourly`` equal to a computation from ``FINAL`` rows;
-counters kept by increments (materialized views, ``SummingMergeTree``) would count a redelivery twice and could
-not take back a removed message. :func:`figures_sql` reads ``care_hourly``; :func:`direct_sql` computes the same
-figures from the rows themselves (the tests and ``rapport bench metrics`` compare the two).
+hashes, breaches per window). The states hold ``sipHash64(conversation_id)`` rather than the strings: merging
+them is ~30× faster (10M interactions: 0.38 s → 0.01 s), at the cost of a collision chance of about 3 in a
+million for 10 million conversations (a collision would count two conversations as one).
+
+The worker's sink marks every hour it stored an event of as dirty (``care_dirty``, :func:`mark_dirty`) before it
+acknowledges the batch to Kafka, and **recomputes** the dirty hours from the ``FINAL`` rows every
+``RAPPORT_AGGREGATE_SECONDS`` (:func:`refresh_pending`): one recomputation serves every batch that touched an
+hour meanwhile, and a mark outlives a crash. A recomputation from ``FINAL`` is a pure function of the stored
+events, so a redelivered batch, a replayed file, a worker killed half-way (before the mark the batch comes again;
+after it, the next run recomputes the marked hours), an edit or a removal all leave ``care_hourly`` equal to a
+computation from ``FINAL`` rows; counters kept by increments (materialized views, ``SummingMergeTree``) would
+count a redelivery twice and could not take back a removed message. :func:`figures_sql` reads ``care_hourly``;
+:func:`direct_sql` computes the same figures from the rows themselves (the tests and ``rapport bench metrics``
+compare the two).
 """
 
 from __future__ import annotations
