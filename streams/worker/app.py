@@ -279,7 +279,7 @@ class Rapport:
         now = time.time()
         acks = []
         for brand, clock in self.table_store.items(sla.CLOCK):
-            if clock and clock.get("wm", 0) >= now - sla.LIVE_SECONDS:
+            if isinstance(clock, dict) and clock.get("wm", 0) >= now - sla.LIVE_SECONDS:
                 headers = [(HEADER_FORMAT, TICK.encode())]
                 acks.append(
                     await self.producer.send(self.settings.topic_raw, tick_payload(now), brand.encode(), None, headers)

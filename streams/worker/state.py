@@ -26,6 +26,9 @@ from faust.types import TP
 
 from streams.processing.pipeline import STATE_TABLES
 
+#: Keys Faust itself writes into a RocksDB store (the last applied changelog offset): not table data.
+FAUST_KEYS = b"__faust\x00"
+
 
 class Change(NamedTuple):
     """A changelog record as ``Store.apply_changelog_batch`` reads it (the shape of a Faust event).
@@ -80,7 +83,7 @@ class TableStore:
             if hasattr(items, "seek_to_first"):
                 items.seek_to_first()
             for key, raw in items:
-                if raw is not None:
+                if raw is not None and not key.startswith(FAUST_KEYS):  # RocksDB keeps Faust's offset beside
                     out.append((key.decode("utf-8", errors="replace"), orjson.loads(raw)))
         return out
 

@@ -294,6 +294,9 @@ def test_a_batch_writes_each_changed_key_once_to_its_changelog_and_the_store_hol
                 table = topic.removeprefix("rapport-").removesuffix("-changelog")
                 assert value is not None
                 assert rapport.table_store.value(table, key.decode()) == orjson.loads(value)
+            # the SLA tick timer walks the brands' clocks in whichever store holds them
+            clocks = dict(rapport.table_store.items("sla_clock"))
+            assert list(clocks) == ["acme"] and clocks["acme"]["wm"] == 1767607500
             assert rapport.table_store.value("reply_threads", "acme\x1fx:20") == {
                 "in": [1767607200, "cust1", "x:20"],
                 "r": [1767607500, "x:22"],
