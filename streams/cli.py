@@ -299,9 +299,12 @@ def open_warehouse(data_dir: Path | None, url: str | None) -> tuple[Settings, Wa
 
 
 def brand_directory(settings: Settings) -> Any:
+    """The brands file (``RAPPORT_BRANDS_FILE``, else the ``brands.yaml`` that ``rapport up`` wrote into the data
+    directory): the brands' SLA windows and business hours name and fill the figures."""
     from streams.processing.platforms import EMPTY_DIRECTORY, BrandDirectory
 
-    return BrandDirectory.from_file(settings.brands_file) if settings.brands_file else EMPTY_DIRECTORY
+    path = settings.brands_file or settings.data_dir / "brands.yaml"
+    return BrandDirectory.from_file(path) if settings.brands_file or path.exists() else EMPTY_DIRECTORY
 
 
 @main.command()
@@ -346,7 +349,14 @@ def metrics(
             care.refresh_all(warehouse)
         else:
             care.refresh_pending(warehouse)  # hours a stopped or crashed worker left to recompute
-        click.echo(render(care.metrics(warehouse, query), fmt), nl=False)
+        rows = care.metrics(warehouse, query)
+        if not rows:
+            known = sorted(care.brands_in(warehouse, care.MetricsQuery()))
+            click.echo(
+                f"rapport: no inbound messages for this selection (brands: {', '.join(known) or 'none'})", err=True
+            )
+        columns = care.column_names(by, query.windows(query.brands or care.brands_in(warehouse, query)))
+        click.echo(render(rows, fmt, columns), nl=False)
     finally:
         warehouse.close()
 

@@ -279,10 +279,11 @@ def _rate(numerator: int, denominator: int) -> float | None:
 
 
 def _number(value: Any) -> float | None:
+    """A duration in seconds, to the millisecond (quantiles interpolate: 4688.000000000003 is 4688.0)."""
     if value is None:
         return None
     value = float(value)
-    return None if math.isnan(value) else value
+    return None if math.isnan(value) else round(value, 3)
 
 
 def _key_value(name: str, value: Any) -> Any:
@@ -291,6 +292,11 @@ def _key_value(name: str, value: Any) -> Any:
     if name == "hour":
         return datetime.fromtimestamp(int(value), UTC).strftime("%Y-%m-%dT%H:00:00Z")
     return str(value)
+
+
+def column_names(by: Grouping, windows: Sequence[int]) -> list[str]:
+    """The group keys and the figures, as ``json`` and ``csv`` name them."""
+    return [name for name, _ in _keys(by, "hour")] + figure_names(windows)
 
 
 def figure_names(windows: Sequence[int]) -> list[str]:

@@ -44,13 +44,15 @@ def readable(name: str, value: Any) -> str:
     return str(value)
 
 
-def render(rows: Sequence[dict[str, Any]], fmt: str) -> str:
+def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] = ()) -> str:
+    """``rows`` in ``fmt``; ``columns`` names the CSV header when there is no row (scripts still get one)."""
     if fmt == "json":
         return orjson.dumps(list(rows), option=orjson.OPT_INDENT_2).decode() + "\n"
     if fmt == "csv":
         out = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        fieldnames = list(rows[0]) if rows else list(columns)
+        if fieldnames:
+            writer = csv.DictWriter(out, fieldnames=fieldnames, lineterminator="\n")
             writer.writeheader()
             writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
         return out.getvalue()

@@ -18,12 +18,13 @@ that passed the deadline: the watermark (deterministic) or the tick's wall-clock
 
 State (Faust tables, keyed by brand, so on the brand's partition):
 
-- ``sla_clock``  ``brand`` → ``{"wm": watermark, "done": deadlines up to here are decided, "due": [minute, …]}``
-  (``due``: the sorted minutes, ``deadline // 60``, that have pending deadlines);
-- ``sla_due``    ``brand \\x1f minute`` → ``[[deadline, window_s, inbound_id, customer_id, sentiment], …]``.
+- ``sla_clock``  ``brand`` → ``{"wm": watermark, "done": deadlines up to here are decided, "due": [slot, …]}``
+  (``due``: the sorted slots, ``deadline // SLOT_SECONDS``, that have pending deadlines);
+- ``sla_due``    ``brand \\x1f slot`` → ``[[deadline, window_s, inbound_id, customer_id, sentiment], …]``.
 
-One key per minute keeps every value small (a value is rewritten whole when it changes), and the clock's list of
-minutes means an idle stretch of event time costs nothing. The decisions are idempotent: a redelivered message
+One key per 10-minute slot keeps every value small (a value is rewritten whole when it changes) and the changelog
+short (one record per slot a batch touched), and the clock's list of slots means an idle stretch of event time
+costs nothing. The decisions are idempotent: a redelivered message
 schedules nothing new (an entry is known by (inbound_id, window)), and a breach emitted twice is one row in
 ``sla_breaches`` (ReplacingMergeTree on (brand, platform, inbound_id, window_s)).
 

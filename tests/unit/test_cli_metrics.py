@@ -106,3 +106,10 @@ def test_backlog_lists_what_waits_in_order(data: Path) -> None:
     assert [w["inbound_id"] for w in waiting] == ["x:3", "x:5"]  # x:4 needs no reply, x:1 was answered
     table = rapport(data, "backlog", "--data-dir", str(data / "data"), "--brand", "zeta")
     assert table.returncode == 0 and "is the shop open today?" in table.stdout and "x:3" not in table.stdout
+
+
+def test_an_unknown_brand_says_so_and_csv_keeps_its_header(data: Path) -> None:
+    result = rapport(data, "metrics", "--data-dir", str(data / "data"), "--brand", "NoSuchBrand", "--format", "csv")
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [",".join(care.column_names("brand", [3600, 86400]))]
+    assert "no inbound messages for this selection (brands: acme, zeta)" in result.stderr
