@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from streams.metrics.care import sql_string
+from streams.metrics.care import in_list
 from streams.metrics.report import duration, readable
 from streams.metrics.report import render as render_rows
 from streams.sinks.warehouse import Warehouse
@@ -37,7 +37,7 @@ COLUMNS = (
 
 
 def backlog_sql(brands: Sequence[str], limit: int) -> str:
-    where = f"WHERE brand IN ({', '.join(sql_string(b) for b in brands)})" if brands else ""
+    where = f"WHERE brand IN {in_list(brands)}" if brands else ""
     return (
         f"SELECT {', '.join(COLUMNS)} FROM care_backlog {where} "
         f"ORDER BY priority, inbound_at, inbound_id LIMIT {int(limit)}"

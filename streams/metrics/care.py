@@ -52,7 +52,7 @@ from typing import Any, Literal
 
 from schemas.contract import CARE_DIRTY
 from streams.processing.care import DEFAULT_POLICY, CarePolicy, window_label
-from streams.sinks.warehouse import Warehouse
+from streams.sinks.warehouse import Warehouse, string_literal
 
 CONVERSATIONAL_SQL = "('post', 'comment', 'reply', 'mention', 'direct_message')"
 Grouping = Literal["brand", "brand,platform", "brand,day", "brand,hour"]
@@ -62,13 +62,9 @@ GROUPINGS: tuple[Grouping, ...] = ("brand", "brand,platform", "brand,day", "bran
 Bucket = tuple[str, str, int]
 
 
-def sql_string(text: str) -> str:
-    """``text`` as a ClickHouse string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _in_list(values: Iterable[str]) -> str:
-    return "(" + ", ".join(sql_string(v) for v in sorted(set(values))) + ")"
+def in_list(values: Iterable[str]) -> str:
+    """``('a', 'b')``: the distinct values as a ClickHouse list of string literals (for ``IN``)."""
+    return "(" + ", ".join(string_literal(v) for v in sorted(set(values))) + ")"
 
 
 def facts_sql(interactions_where: str, responses_where: str, breaches_where: str) -> str:
@@ -113,9 +109,9 @@ def refresh_sql(buckets: Sequence[Bucket] | None) -> str:
         facts = facts_sql("1", "1", "1")
         zeros = "SELECT brand AS b, platform AS p, toUnixTimestamp(hour) AS h FROM care_hourly"
     else:
-        brands = _in_list(b for b, _, _ in buckets)
+        brands = in_list(b for b, _, _ in buckets)
         start, end = min(h for _, _, h in buckets), max(h for _, _, h in buckets) + 3600
-        keys = ", ".join(f"({sql_string(b)}, {sql_string(p)}, {h})" for b, p, h in buckets)
+        keys = ", ".join(f"({string_literal(b)}, {string_literal(p)}, {h})" for b, p, h in buckets)
         in_range = f"brand IN {brands} AND inbound_at >= {start} AND inbound_at < {end}"
         facts = facts_sql(
             f"brand IN {brands} AND created_at >= {start} AND created_at < {end} AND "
@@ -158,15 +154,18 @@ def refresh(warehouse: Warehouse, buckets: Iterable[Bucket], chunk: int = 2000) 
     return len(ordered)
 
 
+def _dirty_rows(buckets: Iterable[Bucket], version: int, done: bool) -> list[dict[str, Any]]:
+    """``care_dirty`` rows: marks (``done=False``) or their clearing (``done=True``), at ``version`` (ns)."""
+    return [{"brand": b, "platform": p, "hour": h, "_version": version, "_done": int(done)} for b, p, h in buckets]
+
+
 def mark_dirty(warehouse: Warehouse, buckets: Iterable[Bucket]) -> None:
     """Record that these hours changed (before their batch is acknowledged): ``refresh_pending`` recomputes them,
     now or after a crash, so the aggregate never misses a stored event."""
     ordered = sorted(set(buckets))
     if not ordered:
         return
-    version = time.time_ns()
-    rows = [{"brand": b, "platform": p, "hour": h, "_version": version, "_done": 0} for b, p, h in ordered]
-    warehouse.insert(CARE_DIRTY, rows)
+    warehouse.insert(CARE_DIRTY, _dirty_rows(ordered, time.time_ns(), done=False))
 
 
 def refresh_pending(warehouse: Warehouse) -> int:
@@ -179,9 +178,7 @@ def refresh_pending(warehouse: Warehouse) -> int:
     ]
     if pending:
         refresh(warehouse, pending)
-        warehouse.insert(
-            CARE_DIRTY, [{"brand": b, "platform": p, "hour": h, "_version": started, "_done": 1} for b, p, h in pending]
-        )
+        warehouse.insert(CARE_DIRTY, _dirty_rows(pending, started, done=True))
     return len(pending)
 
 
@@ -218,9 +215,9 @@ class MetricsQuery:
         if self.end is not None:
             parts.append(f"{time_column} < {int(self.end.timestamp())}")
         if self.brands:
-            parts.append(f"brand IN {_in_list(self.brands)}")
+            parts.append(f"brand IN {in_list(self.brands)}")
         if self.platforms:
-            parts.append(f"platform IN {_in_list(self.platforms)}")
+            parts.append(f"platform IN {in_list(self.platforms)}")
         return " AND ".join(parts)
 
 
@@ -381,11 +378,3 @@ def metrics(warehouse: Warehouse, query: MetricsQuery, direct: bool = False) -> 
     windows = query.windows(brands_in(warehouse, query))
     sql = direct_sql(query, windows) if direct else figures_sql(query, windows)
     return to_figures(warehouse.rows(sql), query, windows)
-
-
-def timed_metrics(
-    warehouse: Warehouse, query: MetricsQuery, direct: bool = False
-) -> tuple[list[dict[str, Any]], float]:
-    started = time.perf_counter()
-    result = metrics(warehouse, query, direct)
-    return result, time.perf_counter() - started

@@ -360,6 +360,11 @@ def connect(url: str) -> Warehouse:
     raise WarehouseError(f"bad warehouse URL {url!r}: expected chdb://PATH or clickhouse://HOST:PORT/DB")
 
 
+def string_literal(text: str) -> str:
+    """``text`` as a ClickHouse string literal (backslash and quote escaped)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:500]

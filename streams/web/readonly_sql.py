@@ -35,7 +35,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
-from streams.sinks.warehouse import ResultTooLarge
+from streams.sinks.warehouse import ResultTooLarge, string_literal
 
 #: The node types (as ``EXPLAIN AST`` names them) a SELECT may be built of: every construct an analyst
 #: needs, nothing that hides an expression from the checks below. Anything else is refused by name.
@@ -185,11 +185,6 @@ class Limits:
             # small blocks: the time limit is checked between blocks, so a costly function is cut off sooner
             "max_block_size = 1024, allow_introspection_functions = 0"
         )
-
-
-def string_literal(text: str) -> str:
-    """``text`` as a ClickHouse string literal (backslash and quote escaped)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 @dataclass(frozen=True)
