@@ -26,9 +26,9 @@ from streams.processing import history, needs_reply, replies, sla, twcs
 from streams.processing.platforms import EMPTY_DIRECTORY, WEBHOOK_PLATFORMS, BrandDirectory
 from streams.processing.records import (
     FORMATS,
-    DeadLetter,
     ProcessResult,
     RawMessage,
+    dead_letter,
     split_csv_records,
     split_lines,
 )
@@ -207,6 +207,11 @@ def reply_step(item: Enriching, state: State, ctx: StepContext) -> None:
         )
 
 
+def reply_threads(state: State, brand: str) -> sla.Threads:
+    """The reply thread of an inbound message of ``brand`` (``replies.py``), by its id: how SLA deadlines are met."""
+    return lambda inbound_id: state.get(THREADS, replies.thread_key(brand, inbound_id))
+
+
 def sla_step(item: Enriching, state: State, ctx: StepContext) -> None:
     """Schedule the SLA deadlines of a message that needs a reply, take back breaches a late-arriving reply met,
     and move the brand's event-time clock past the deadlines this event passes (``streams/processing/sla.py``)."""
@@ -214,10 +219,7 @@ def sla_step(item: Enriching, state: State, ctx: StepContext) -> None:
     brand = event.brand
     windows = ctx.options.brands.policy(brand).sla_windows
     created_at = int(event.created_at.timestamp())
-
-    def thread(inbound_id: str) -> Any:
-        return state.get(THREADS, replies.thread_key(brand, inbound_id))
-
+    thread = reply_threads(state, brand)
     if item.needs_reply:
         item.breaches += sla.schedule(
             state, brand, event.event_id, event.author_id, created_at, item.sentiment, windows, thread(event.event_id)
@@ -279,22 +281,10 @@ def process_tick(message: RawMessage, state: State, received_at: int) -> Process
         if not isinstance(now, int) or isinstance(now, bool):
             raise TypeError("now: expected Unix seconds")
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-        result.dead_letters.append(
-            DeadLetter(
-                f'tick: expected {{"now": <unix seconds>}} ({exc})',
-                TICK,
-                message.payload,
-                message.key,
-                message.topic,
-                message.partition,
-                message.offset,
-                0,
-                received_at,
-            )
-        )
+        reason = f'tick: expected {{"now": <unix seconds>}} ({exc})'
+        result.dead_letters.append(dead_letter(message, 0, message.payload, reason, received_at))
         return result
-    brand = message.key
-    result.breaches = sla.tick(state, brand, now, lambda i: state.get(THREADS, replies.thread_key(brand, i)))
+    result.breaches = sla.tick(state, message.key, now, reply_threads(state, message.key))
     return result
 
 
@@ -311,19 +301,7 @@ def process_message(
     ctx = StepContext(score, int(now), options)
     for index, original, parsed in parse_records(message, options.brands):
         if isinstance(parsed, str):
-            result.dead_letters.append(
-                DeadLetter(
-                    reason=parsed,
-                    format=message.format,
-                    original=original,
-                    brand=message.key,
-                    source_topic=message.topic,
-                    source_partition=message.partition,
-                    source_offset=message.offset,
-                    record_index=index,
-                    received_at=ctx.now,
-                )
-            )
+            result.dead_letters.append(dead_letter(message, index, original, parsed, ctx.now))
             continue
         item = enrich(parsed, state, ctx)
         result.interactions.append(interaction_row(item, ctx.now))

@@ -154,16 +154,22 @@ def failed_message_result(message: RawMessage, error: Exception, now: float) -> 
     )
 
 
-def whole_message_dead_letter(message: RawMessage, error: Exception, now: float) -> DeadLetter:
-    """Dead letter for a raw message whose processing failed unexpectedly (a bug, not bad input)."""
+def dead_letter(message: RawMessage, index: int, original: bytes, reason: str, received_at: int) -> DeadLetter:
+    """Record ``index`` of ``message`` (its ``original`` bytes) rejected for ``reason``."""
     return DeadLetter(
-        reason=f"processing failed: {type(error).__name__}: {error}",
+        reason=reason,
         format=message.format,
-        original=message.payload,
+        original=original,
         brand=message.key,
         source_topic=message.topic,
         source_partition=message.partition,
         source_offset=message.offset,
-        record_index=0,
-        received_at=int(now),
+        record_index=index,
+        received_at=received_at,
     )
+
+
+def whole_message_dead_letter(message: RawMessage, error: Exception, now: float) -> DeadLetter:
+    """Dead letter for a raw message whose processing failed unexpectedly (a bug, not bad input)."""
+    reason = f"processing failed: {type(error).__name__}: {error}"
+    return dead_letter(message, 0, message.payload, reason, int(now))

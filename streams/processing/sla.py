@@ -35,7 +35,7 @@ arrived still breaches (it was waiting); messages without ``needs_reply`` never 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 #: How recent (wall clock) a brand's latest event must be for the brand to count as live.
@@ -52,8 +52,12 @@ class State(Protocol):
     def set(self, table: str, key: str, value: Any) -> None: ...
 
 
-def _due_key(brand: str, minute: int) -> str:
-    return f"{brand}\x1f{minute}"
+#: A message's reply thread (``streams/processing/replies.py``) by its inbound id, or None.
+Threads = Callable[[str], dict[str, Any] | None]
+
+
+def _due_key(brand: str, slot: int) -> str:
+    return f"{brand}\x1f{slot}"
 
 
 def _clock(state: State, brand: str) -> dict[str, Any]:
@@ -104,16 +108,16 @@ def schedule(
             if not replied_by(thread, deadline):
                 breaches.append(breach_row(brand, entry, clock["done"]))
             continue
-        minute = deadline // SLOT_SECONDS
-        key = _due_key(brand, minute)
+        slot = deadline // SLOT_SECONDS
+        key = _due_key(brand, slot)
         pending = state.get(DUE, key) or []
         if any(e[1] == window and e[2] == inbound_id for e in pending):
             continue  # redelivered
         state.set(DUE, key, [*pending, entry])
-        at = bisect_left(due, minute)
-        if at == len(due) or due[at] != minute:
+        at = bisect_left(due, slot)
+        if at == len(due) or due[at] != slot:
             due = list(due)
-            due.insert(at, minute)
+            due.insert(at, slot)
     if due is not clock["due"]:
         state.set(CLOCK, brand, clock | {"due": due})
     return breaches
@@ -131,18 +135,14 @@ def retractions(state: State, brand: str, response: dict[str, Any], windows: Seq
     return out
 
 
-def advance(state: State, brand: str, to: int, threads: Any) -> list[dict[str, Any]]:
-    """Move the brand's clock to ``to`` (never back) and decide every deadline it passes; ``threads(inbound_id)``
-    gives a message's reply thread. Returns the breaches."""
-    clock = _clock(state, brand)
-    if to <= clock["done"]:
-        return []
+def _advance(state: State, brand: str, clock: dict[str, Any], to: int, threads: Threads) -> list[dict[str, Any]]:
+    """Move ``clock`` to ``to`` and decide every deadline it passes; writes the clock once. Returns the breaches."""
     breaches: list[dict[str, Any]] = []
     due = clock["due"]
     passed = bisect_right(due, to // SLOT_SECONDS)  # the slots the clock reaches (``due`` is sorted)
     kept = []
-    for minute in due[:passed]:
-        key = _due_key(brand, minute)
+    for slot in due[:passed]:
+        key = _due_key(brand, slot)
         keep = []
         for entry in state.get(DUE, key) or []:
             if entry[0] > to:
@@ -151,24 +151,23 @@ def advance(state: State, brand: str, to: int, threads: Any) -> list[dict[str, A
                 breaches.append(breach_row(brand, entry, to))
         state.set(DUE, key, keep or None)
         if keep:
-            kept.append(minute)
+            kept.append(slot)
     remaining = kept + due[passed:] if passed else due
     state.set(CLOCK, brand, {"wm": clock["wm"], "done": to, "due": remaining})
     return breaches
 
 
-def observe(state: State, brand: str, created_at: int, threads: Any) -> list[dict[str, Any]]:
+def observe(state: State, brand: str, created_at: int, threads: Threads) -> list[dict[str, Any]]:
     """An event of the brand at ``created_at``: its watermark moves forward, and so does the clock."""
     clock = _clock(state, brand)
     if created_at <= clock["wm"]:
         return []
-    state.set(CLOCK, brand, clock | {"wm": created_at})
-    return advance(state, brand, created_at, threads)
+    return _advance(state, brand, clock | {"wm": created_at}, max(created_at, clock["done"]), threads)
 
 
-def tick(state: State, brand: str, now: int, threads: Any) -> list[dict[str, Any]]:
+def tick(state: State, brand: str, now: int, threads: Threads) -> list[dict[str, Any]]:
     """Wall-clock time ``now`` for a brand: passes deadlines only when the brand is live."""
     clock = state.get(CLOCK, brand)
-    if not clock or clock["wm"] < now - LIVE_SECONDS:
+    if not clock or clock["wm"] < now - LIVE_SECONDS or now <= clock["done"]:
         return []
-    return advance(state, brand, now, threads)
+    return _advance(state, brand, clock, now, threads)
