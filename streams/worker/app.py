@@ -2,15 +2,18 @@
 
 Data flow (one topic hop on the hot path; every Kafka message carries many records)::
 
-    raw topic ──process──▶ enriched topic ──sink──▶ ClickHouse interactions, responses
-       (key = brand)   └──▶ dead-letter topic ──dead_letter_sink──▶ ClickHouse dead_letters
+    raw topic ──process──▶ enriched topic ──sink──▶ ClickHouse interactions, responses, sla_breaches
+       (key = brand)   ├──▶ dead-letter topic ──dead_letter_sink──▶ ClickHouse dead_letters
+                       └──▶ sla-breaches topic (for alerting consumers)
 
-- ``process``: normalize → enrich → match replies, all in ``streams.processing.pipeline`` (pure).
+- ``process``: parse, then the per-event steps of ``streams.processing.pipeline.STEPS`` (pure): conversation,
+  customer, sentiment, needs reply, customer history, reply matching, SLA deadlines.
   It waits for the broker's acknowledgement of what it produced before its input offset can be
   committed (at-least-once; the ClickHouse tables deduplicate).
 - ``sink`` / ``dead_letter_sink``: batched inserts bounded by size and time, through ``WarehouseSink``
   (``streams/worker/sink.py``): a worker thread, retries with back-off, nothing acknowledged before it
-  is stored.
+  is stored and its hours marked for the aggregate; a timer recomputes the marked hours of ``care_hourly``.
+- Timers: the Kafka reachability check, wall-clock SLA ticks to live brands, the aggregate recomputation.
 
 The parts: ``WarehouseSink`` (inserts), ``Progress``/``Freshness`` (``progress.py``), the Kafka message
 conversions (``messages.py``), ``Health`` (``health.py``), ``Producer`` (``streams/kafka``), the ``Edge``

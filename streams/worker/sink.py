@@ -76,8 +76,8 @@ class WarehouseSink:
         return await asyncio.shield(loop.run_in_executor(self._executor, fn, *args))
 
     async def store(self, batches: Batches | Callable[[], Batches]) -> None:
-        """Insert the batches, then recompute the aggregate rows they touch, retrying both until the warehouse
-        accepts them (nothing is acked before).
+        """Insert the batches and mark the aggregate's hours they touch (``care_dirty``), retrying both until the
+        warehouse accepts them (nothing is acked before); ``refresh_aggregates`` recomputes the marked hours.
 
         ``batches`` may be a function that makes them: it runs once, in the warehouse thread, so the
         decoding of a batch and its insert are one step with no await in between."""
