@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.support import factories
 from tests.support.worker import StartWorker, WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -40,50 +41,41 @@ def iso(ts: int) -> str:
 
 
 def inbound(native_id: str, created_at: int, text: str = NEEDS_REPLY_TEXT) -> dict[str, Any]:
-    return {
-        "event_id": f"x:{native_id}",
-        "platform": "x",
-        "brand": BRAND,
-        "author_id": CUSTOMER,
-        "author_handle": "jordan_kp",
-        "direction": "inbound",
-        "kind": "mention",
-        "text": f"@{BRAND} {text}",
-        "created_at": iso(created_at),
-        "customer_id": CUSTOMER,
-    }
+    return factories.inbound(
+        f"x:{native_id}",
+        brand=BRAND,
+        author_id=CUSTOMER,
+        author_handle="jordan_kp",
+        text=f"@{BRAND} {text}",
+        created_at=iso(created_at),
+        customer_id=CUSTOMER,
+    )
 
 
 def broadcast(native_id: str, created_at: int) -> dict[str, Any]:
     """A brand post to everyone (no parent): it answers nobody, it only moves the brand's event time."""
-    return {
-        "event_id": f"x:{native_id}",
-        "platform": "x",
-        "brand": BRAND,
-        "author_id": BRAND_X_ID,
-        "author_handle": BRAND,
-        "direction": "outbound",
-        "kind": "post",
-        "text": "Spring sale starts today.",
-        "created_at": iso(created_at),
-    }
+    return factories.brand_post(
+        f"x:{native_id}",
+        brand=BRAND,
+        author_id=BRAND_X_ID,
+        author_handle=BRAND,
+        text="Spring sale starts today.",
+        created_at=iso(created_at),
+    )
 
 
 def reply(native_id: str, parent: str, created_at: int) -> dict[str, Any]:
-    return {
-        "event_id": f"x:{native_id}",
-        "platform": "x",
-        "brand": BRAND,
-        "author_id": BRAND_X_ID,
-        "author_handle": BRAND,
-        "direction": "outbound",
-        "kind": "reply",
-        "text": "@jordan_kp Sorry Jordan, your refund went out this morning.",
-        "created_at": iso(created_at),
-        "parent_id": parent,
-        "conversation_id": parent,
-        "customer_id": CUSTOMER,
-    }
+    return factories.brand_reply(
+        f"x:{native_id}",
+        parent,
+        CUSTOMER,
+        brand=BRAND,
+        author_id=BRAND_X_ID,
+        author_handle=BRAND,
+        text="@jordan_kp Sorry Jordan, your refund went out this morning.",
+        created_at=iso(created_at),
+        conversation_id=parent,
+    )
 
 
 def post(running: WorkerProcess, *events: dict[str, Any]) -> None:

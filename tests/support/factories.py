@@ -46,6 +46,21 @@ def brand_reply(event_id: str, parent_id: str, customer_id: str, brand: str = "a
     return event | fields
 
 
+def brand_post(event_id: str, brand: str = "acme", **fields: Any) -> dict[str, Any]:
+    """``brand``'s post to everyone: no parent, no customer (a broadcast; it moves the brand's event time)."""
+    event: dict[str, Any] = {
+        "event_id": event_id,
+        "platform": "x",
+        "brand": brand,
+        "author_id": brand,
+        "direction": "outbound",
+        "kind": "post",
+        "text": "New opening hours from Monday!",
+        "created_at": CREATED_AT,
+    }
+    return event | fields
+
+
 def line(event: dict[str, Any]) -> bytes:
     return orjson.dumps(event)
 

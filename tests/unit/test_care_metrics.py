@@ -27,7 +27,7 @@ from streams.processing.records import ProcessResult, RawMessage
 from streams.processing.sentiment import SentimentScorer
 from streams.sinks.warehouse import Warehouse, connect
 from streams.worker.sink import aggregate_buckets
-from tests.support.factories import brand_reply, inbound, jsonl
+from tests.support.factories import brand_post, brand_reply, inbound, jsonl
 
 DAY1 = "2026-01-05T"  # a Monday
 DAY2 = "2026-01-06T"
@@ -81,16 +81,7 @@ STREAM: list[dict[str, Any]] = [
     reply("x:112", "x:12", "c8", "10:45:00Z"),  # written within m12's hour, arrives after it passed: retracts
     msg("x:9", "10:05:00Z", "c6", "where is my refund?"),  # a late event for a closed hour, never answered
     # the next day: the brand's clock passes every 24 h deadline
-    {
-        "event_id": "x:500",
-        "platform": "x",
-        "brand": "acme",
-        "author_id": "acme",
-        "direction": "outbound",
-        "kind": "post",
-        "text": "New opening hours from Monday!",
-        "created_at": DAY2 + "12:00:00Z",
-    },
+    brand_post("x:500", created_at=DAY2 + "12:00:00Z"),
     # bizco: business hours Mon-Fri 09-18 UTC, SLA windows 30 min and 4 h
     inbound("x:30", brand="bizco", author_id="d1", text="is my booking confirmed?", created_at="2026-01-09T20:00:00Z"),
     brand_reply("x:330", "x:30", "d1", brand="bizco", author_id="bizco", created_at="2026-01-12T09:30:00Z"),
