@@ -249,8 +249,8 @@ def sql(query: str, data_dir: Path | None, url: str | None, fmt: str) -> None:
         except StackError as exc:
             raise WarehouseError(str(exc)) from exc
     else:
-        if not url and not (settings.data_dir / "clickhouse").exists():
-            raise WarehouseError(f"no Rapport data in {settings.data_dir.resolve()} (run `rapport up` first)")
+        if not url:
+            require_local_data(settings)
         warehouse = connect(settings.warehouse_url)
         try:
             text = warehouse.query_text(query, fmt)
@@ -278,6 +278,14 @@ def parse_hour(text: str | None, option: str) -> datetime | None:
     return value
 
 
+def require_local_data(settings: Settings) -> None:
+    """The embedded warehouse of ``settings.data_dir`` exists (else a clear error, not an empty new one)."""
+    from streams.sinks.warehouse import WarehouseError
+
+    if not (settings.data_dir / "clickhouse").exists():
+        raise WarehouseError(f"no Rapport data in {settings.data_dir.resolve()} (run `rapport up` first)")
+
+
 def open_warehouse(data_dir: Path | None, url: str | None) -> tuple[Settings, Warehouse]:
     """The warehouse of ``--data-dir`` (chdb) or ``--clickhouse``, migrated (so the aggregate tables exist)."""
     from schemas.migrate import migrate
@@ -286,8 +294,7 @@ def open_warehouse(data_dir: Path | None, url: str | None) -> tuple[Settings, Wa
 
     settings = load_settings(data_dir=data_dir, clickhouse_url=url)
     if not url:
-        if not (settings.data_dir / "clickhouse").exists():
-            raise WarehouseError(f"no Rapport data in {settings.data_dir.resolve()} (run `rapport up` first)")
+        require_local_data(settings)
         if read_worker_file(settings.data_dir) is not None:
             raise WarehouseError(
                 f"a worker holds {settings.data_dir.resolve()}: stop it first, or store into a ClickHouse server "
