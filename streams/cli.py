@@ -305,15 +305,6 @@ def open_warehouse(data_dir: Path | None, url: str | None) -> tuple[Settings, Wa
     return settings, warehouse
 
 
-def brand_directory(settings: Settings) -> Any:
-    """The brands file (``RAPPORT_BRANDS_FILE``, else the ``brands.yaml`` that ``rapport up`` wrote into the data
-    directory): the brands' SLA windows and business hours name and fill the figures."""
-    from streams.processing.platforms import EMPTY_DIRECTORY, BrandDirectory
-
-    path = settings.brands_file or settings.data_dir / "brands.yaml"
-    return BrandDirectory.from_file(path) if settings.brands_file or path.exists() else EMPTY_DIRECTORY
-
-
 @main.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Local state (default .rapport).")
 @click.option("--clickhouse", "url", help="Warehouse URL: chdb://PATH or clickhouse://HOST:PORT/DB.")
@@ -346,7 +337,7 @@ def metrics(
         brands=brands,
         platforms=platforms,
         by=by,
-        policies=brand_directory(load_settings(data_dir=data_dir, clickhouse_url=url)).policies,
+        policies=care.brand_policies(load_settings(data_dir=data_dir, clickhouse_url=url)),
     )
     if query.start and query.end and query.start >= query.end:
         raise click.BadParameter("--from must be before --to", param_hint="--from")

@@ -359,14 +359,12 @@ def care_report(settings: Settings) -> str:
     stopped (the embedded ClickHouse is then free to open)."""
     from streams.metrics import care
     from streams.metrics.report import render
-    from streams.processing.platforms import BrandDirectory
     from streams.sinks.warehouse import connect
 
-    policies = BrandDirectory.from_file(settings.brands_file).policies if settings.brands_file else {}
     warehouse = connect(settings.warehouse_url)
     try:
         care.refresh_pending(warehouse)
-        return render(care.metrics(warehouse, care.MetricsQuery(policies=policies)), "table")
+        return render(care.metrics(warehouse, care.MetricsQuery(policies=care.brand_policies(settings))), "table")
     finally:
         warehouse.close()
 

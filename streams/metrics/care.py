@@ -52,6 +52,7 @@ from typing import Any, Literal
 
 from schemas.contract import CARE_DIRTY
 from streams.processing.care import DEFAULT_POLICY, CarePolicy, window_label
+from streams.settings import Settings
 from streams.sinks.warehouse import Warehouse, string_literal
 
 CONVERSATIONAL_SQL = "('post', 'comment', 'reply', 'mention', 'direct_message')"
@@ -185,6 +186,15 @@ def refresh_pending(warehouse: Warehouse) -> int:
 def refresh_all(warehouse: Warehouse) -> None:
     """Recompute every bucket in one statement (``rapport metrics --rebuild``; after a migration adds a figure)."""
     warehouse.command(refresh_sql(None))
+
+
+def brand_policies(settings: Settings) -> Mapping[str, CarePolicy]:
+    """The brands' care policies that name and fill the figures: the brands file of ``RAPPORT_BRANDS_FILE``, else
+    the ``brands.yaml`` that ``rapport up`` wrote into the data directory, else none (the default policy)."""
+    from streams.processing.platforms import BrandDirectory
+
+    path = settings.brands_file or settings.data_dir / "brands.yaml"
+    return BrandDirectory.from_file(path).policies if settings.brands_file or path.exists() else {}
 
 
 # --- reading the figures --------------------------------------------------------------------------------------
