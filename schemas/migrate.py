@@ -122,18 +122,18 @@ def migrate(warehouse: _Executor, migrations: list[Migration] | None = None) -> 
 
 def missing_tables(warehouse: _Executor) -> list[str]:
     """Tables of the data contract that the warehouse does not have (e.g. dropped by hand)."""
-    from schemas.contract import TABLES as ALL
+    from schemas.contract import TABLES
 
     version = server_version(warehouse)
-    TABLES = [t for t in ALL if t.min_server <= version]
-    names = ", ".join(f"'{t.name}'" for t in TABLES)
+    expected = [t.name for t in TABLES if t.min_server <= version]  # an old server lacks the newer tables
+    names = ", ".join(f"'{name}'" for name in expected)
     present = {
         str(name)
         for (name,) in warehouse.rows(
             f"SELECT name FROM system.tables WHERE database = currentDatabase() AND name IN ({names})"
         )
     }
-    return [t.name for t in TABLES if t.name not in present]
+    return [name for name in expected if name not in present]
 
 
 def restore_missing_tables(warehouse: _Executor, migrations: list[Migration]) -> list[str]:
