@@ -337,6 +337,139 @@ CARE_BACKLOG = Table(
     ),
 )
 
+_RECOMPUTED = (
+    "Every row is recomputed from the `FINAL` rows with the care metrics' marks (`care_dirty`, within "
+    "RAPPORT_AGGREGATE_SECONDS), so redeliveries, replays, edits and removals never count twice. Query with FINAL "
+    "and sum over any range of whole hours; `rapport metrics` does exactly that (docs/metrics.md, \"Engagement "
+    "versus reach\"). "
+)
+SENTIMENT_UNITS = "Sentiments are counted in ten-thousandths (VADER's compound has 4 decimals), so sums are exact."
+
+ENGAGEMENT_HOURLY = Table(
+    name="engagement_hourly",
+    doc="The inbound side of engagement, one row per (brand, platform, hour of the inbound message's created_at, "
+    "follower tier of its author). " + _RECOMPUTED + SENTIMENT_UNITS,
+    engine="ReplacingMergeTree(_version) PARTITION BY toYYYYMM(hour) ORDER BY (brand, platform, hour, tier)",
+    min_server=CURRENT,
+    columns=(
+        Column("brand", "String", "The brand."),
+        Column("platform", "String", "The platform."),
+        Column("hour", DATETIME, "Start of the UTC hour of the inbound message (of a conversation's first one)."),
+        Column(
+            "tier",
+            "LowCardinality(String)",
+            "author_followers of the message's author at the time: <100, 100-999, 1k-9999, 10k-99999, 100k+, "
+            "unknown (NULL).",
+        ),
+        Column("inbound_messages", "UInt64", "Inbound conversational messages, not deleted (as in care_hourly)."),
+        Column("answered_messages", "UInt64", "Of those, the ones with a row in `responses`."),
+        Column("response_seconds", "Array(UInt32)", "responses.response_seconds of the answered ones, ascending."),
+        Column("sentiment_messages", "UInt64", "Inbound messages with a sentiment (with text)."),
+        Column("sentiment_sum", "Int64", "Sum of their sentiments, in ten-thousandths."),
+        Column("negative_messages", "UInt64", "Inbound messages with sentiment ≤ −0.05."),
+        Column("negative_answered", "UInt64", "Of those, the answered ones."),
+        Column(
+            "shift_pairs",
+            "UInt64",
+            "Answered messages M with a sentiment followed, after the reply, by a later message M′ with a sentiment "
+            "of the same customer in the same conversation.",
+        ),
+        Column("shift_sum", "Int64", "Sum of s(M′) − s(M) over those pairs, in ten-thousandths."),
+        Column("shift_improved", "UInt64", "Pairs with s(M′) − s(M) > 0.05."),
+        Column(
+            "conversations_started",
+            "UInt64",
+            "Conversations whose first inbound message is in this hour and tier (a conversation = a "
+            "conversation_id with at least one inbound message of the brand).",
+        ),
+        Column(
+            "conversation_messages",
+            "UInt64",
+            "Their conversational messages, not deleted, of both sides (inbound and the brand's), at any time.",
+        ),
+        Column("multi_turn_conversations", "UInt64", "Of those conversations, the ones where the brand wrote ≥ 2."),
+        Column("_version", "UInt64", "Internal: when the row was recomputed (ns); the latest wins."),
+    ),
+)
+
+REACH_HOURLY = Table(
+    name="reach_hourly",
+    doc="The outbound side: the brand's messages, posts with their counters, and reach events, one row per "
+    "(brand, platform, hour of the event's own created_at). " + _RECOMPUTED,
+    engine="ReplacingMergeTree(_version) PARTITION BY toYYYYMM(hour) ORDER BY (brand, platform, hour)",
+    min_server=CURRENT,
+    columns=(
+        Column("brand", "String", "The brand."),
+        Column("platform", "String", "The platform."),
+        Column("hour", DATETIME, "Start of the UTC hour of the event."),
+        Column("outbound_messages", "UInt64", "Outbound conversational messages, not deleted."),
+        Column("brand_replies", "UInt64", "Of those, the ones addressed to a customer (customer_id not NULL)."),
+        Column("broadcasts", "UInt64", "Outbound posts with no parent and no customer, not deleted."),
+        Column("canned_replies", "UInt64", "Brand replies that are canned (`reply_canned`)."),
+        Column("judged_replies", "UInt64", "Brand replies with at least 3 tokens (the canned rate's denominator)."),
+        Column("posts", "UInt64", "Brand posts: outbound, kind post, no parent, not deleted."),
+        Column("posts_with_impressions", "UInt64", "Posts whose latest version has impressions."),
+        Column("impressions", "UInt64", "Sum of those impressions (latest version of each post)."),
+        Column("posts_with_likes", "UInt64", "Posts whose latest version has likes."),
+        Column("likes", "UInt64", "Sum of those likes."),
+        Column("posts_with_shares", "UInt64", "Posts whose latest version has shares."),
+        Column("shares", "UInt64", "Sum of those shares."),
+        Column("posts_with_replies", "UInt64", "Posts whose latest version has a replies counter."),
+        Column("post_replies", "UInt64", "Sum of those counters."),
+        Column(
+            "engagement_on_impressions",
+            "UInt64",
+            "likes + shares + replies (a missing counter as 0) over the posts with impressions.",
+        ),
+        Column("reaction_events", "UInt64", "Inbound reaction events, not deleted (a removed reaction is deleted)."),
+        Column("share_events", "UInt64", "Inbound share events, not deleted."),
+        Column("follow_events", "UInt64", "Inbound follow events, not deleted (an unfollow is deleted)."),
+        Column("_version", "UInt64", "Internal: when the row was recomputed (ns); the latest wins."),
+    ),
+)
+
+CUSTOMER_ACTIVITY = Table(
+    name="customer_activity",
+    doc="One row per (brand, platform, customer): every inbound message of the customer as parallel arrays in "
+    "time order, so relationships over any range are exact (`arrayFilter` on message_at). Recomputed from FINAL "
+    "rows for every customer with a stored event, with the care metrics' marks. Query with FINAL.",
+    engine="ReplacingMergeTree(_version) ORDER BY (brand, platform, customer_id)",
+    min_server=CURRENT,
+    columns=(
+        Column("brand", "String", "The brand."),
+        Column("platform", "String", "The platform."),
+        Column("customer_id", "String", "author_id of the customer's inbound messages."),
+        Column("message_at", f"Array({DATETIME})", "created_at of each inbound message, ascending."),
+        Column("conversations", "Array(UInt64)", "sipHash64(conversation_id) of each."),
+        Column("answered", "Array(UInt8)", "1 when it has a row in `responses`."),
+        Column(
+            "won_back",
+            "Array(UInt8)",
+            "1 when it is negative (≤ −0.05), answered, and a later inbound message of the customer written after "
+            "that reply is positive (≥ 0.05).",
+        ),
+        Column("_version", "UInt64", "Internal: when the row was recomputed (ns); the latest wins."),
+    ),
+)
+
+REPLY_CANNED = Table(
+    name="reply_canned",
+    doc="Whether each brand reply is canned: Jaccard ≥ 0.8 between its token set and that of an earlier reply of "
+    "the brand from the 30 days before it (streams/processing/canned.py, docs/metrics.md). Written by the "
+    "recomputation; a reply that is no longer a brand reply keeps a stale row that nothing reads. Query with FINAL.",
+    engine="ReplacingMergeTree(_version) PARTITION BY toYYYYMM(created_at) ORDER BY (brand, platform, event_id)",
+    min_server=CURRENT,
+    columns=(
+        Column("brand", "String", "The brand."),
+        Column("platform", "String", "The platform."),
+        Column("event_id", "String", "The reply."),
+        Column("created_at", DATETIME, "Its created_at."),
+        Column("judged", "UInt8", "1 when its text has at least 3 tokens."),
+        Column("canned", "UInt8", "1 when it is canned."),
+        Column("_version", "UInt64", "Internal: when the flag was computed (ns); the latest wins."),
+    ),
+)
+
 TABLES: tuple[Table, ...] = (
     INTERACTIONS,
     RESPONSES,
@@ -345,6 +478,10 @@ TABLES: tuple[Table, ...] = (
     CARE_HOURLY,
     CARE_DIRTY,
     CARE_BACKLOG,
+    ENGAGEMENT_HOURLY,
+    REACH_HOURLY,
+    CUSTOMER_ACTIVITY,
+    REPLY_CANNED,
 )
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 

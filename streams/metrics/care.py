@@ -51,21 +51,25 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from schemas.contract import CARE_DIRTY
+from streams.metrics import engagement
+from streams.metrics.engagement import in_list
 from streams.processing.care import DEFAULT_POLICY, CarePolicy, window_label
 from streams.settings import Settings
 from streams.sinks.warehouse import Warehouse, string_literal
 
 CONVERSATIONAL_SQL = "('post', 'comment', 'reply', 'mention', 'direct_message')"
-Grouping = Literal["brand", "brand,platform", "brand,day", "brand,hour"]
-GROUPINGS: tuple[Grouping, ...] = ("brand", "brand,platform", "brand,day", "brand,hour")
+Grouping = Literal["brand", "brand,platform", "brand,day", "brand,hour", "brand,tier", "brand,platform,tier"]
+GROUPINGS: tuple[Grouping, ...] = (
+    "brand",
+    "brand,platform",
+    "brand,day",
+    "brand,hour",
+    "brand,tier",
+    "brand,platform,tier",
+)
 
 #: A bucket of care_hourly: (brand, platform, Unix second of the start of the hour).
 Bucket = tuple[str, str, int]
-
-
-def in_list(values: Iterable[str]) -> str:
-    """``('a', 'b')``: the distinct values as a ClickHouse list of string literals (for ``IN``)."""
-    return "(" + ", ".join(string_literal(v) for v in sorted(set(values))) + ")"
 
 
 def facts_sql(interactions_where: str, responses_where: str, breaches_where: str) -> str:
@@ -179,13 +183,16 @@ def refresh_pending(warehouse: Warehouse) -> int:
     ]
     if pending:
         refresh(warehouse, pending)
+        engagement.refresh(warehouse, pending)
         warehouse.insert(CARE_DIRTY, _dirty_rows(pending, started, done=True))
     return len(pending)
 
 
 def refresh_all(warehouse: Warehouse) -> None:
-    """Recompute every bucket in one statement (``rapport metrics --rebuild``; after a migration adds a figure)."""
+    """Recompute every bucket (``rapport metrics --rebuild``; after a migration adds a figure), the engagement
+    aggregates too."""
     warehouse.command(refresh_sql(None))
+    engagement.refresh_all(warehouse)
 
 
 def brand_policies(settings: Settings) -> Mapping[str, CarePolicy]:
@@ -232,9 +239,10 @@ class MetricsQuery:
 
 
 def _keys(by: Grouping, hour: str) -> list[tuple[str, str]]:
-    """(output name, SQL expression) of the group keys; ``hour`` is the expression of the message's hour."""
+    """(output name, SQL expression) of the group keys; ``hour`` is the expression of the message's hour. (A tier
+    grouping's tier is a column of ``engagement_hourly``, added by :mod:`.engagement`.)"""
     keys = [("brand", "brand")]
-    if by == "brand,platform":
+    if by in ("brand,platform", "brand,platform,tier"):
         keys.append(("platform", "platform"))
     elif by == "brand,day":
         keys.append(("day", f"toUnixTimestamp(toStartOfDay({hour}))"))
@@ -301,9 +309,16 @@ def _key_value(name: str, value: Any) -> Any:
     return str(value)
 
 
+def by_tier(by: Grouping) -> bool:
+    return by.endswith(",tier")
+
+
 def column_names(by: Grouping, windows: Sequence[int]) -> list[str]:
     """The group keys and the figures, as ``json`` and ``csv`` name them."""
-    return [name for name, _ in _keys(by, "hour")] + figure_names(windows)
+    keys = [name for name, _ in _keys(by, "hour")]
+    if by_tier(by):
+        return [*keys, "tier", *engagement.TIER_FIGURES]
+    return keys + figure_names(windows) + list(engagement.FIGURES)
 
 
 def figure_names(windows: Sequence[int]) -> list[str]:
@@ -382,9 +397,36 @@ def brands_in(warehouse: Warehouse, query: MetricsQuery) -> list[str]:
 
 
 def metrics(warehouse: Warehouse, query: MetricsQuery, direct: bool = False) -> list[dict[str, Any]]:
-    """The care figures per group, from ``care_hourly`` (or, ``direct``, from the rows: the reference). Hours still
-    waiting for their recomputation are read as they stand (at most ``RAPPORT_AGGREGATE_SECONDS`` behind, when a
-    worker runs); ``refresh_pending`` first makes them current."""
+    """The care and engagement figures per group, from the aggregates (or, ``direct``, from the rows: the
+    reference). Hours still waiting for their recomputation are read as they stand (at most
+    ``RAPPORT_AGGREGATE_SECONDS`` behind, when a worker runs); ``refresh_pending`` first makes them current.
+    A tier grouping (``brand,tier``, ``brand,platform,tier``) gives the equity figures per follower tier."""
+
+    def keys_of(hour: str) -> list[tuple[str, str]]:
+        return _keys(query.by, hour)
+
+    names = [name for name, _ in _keys(query.by, "hour")]
+
+    def group(key: Sequence[Any]) -> dict[str, Any]:
+        return {name: _key_value(name, value) for name, value in zip(names, key, strict=True)}
+
+    if by_tier(query.by):
+        return [group(key) | {"tier": tier} | figures for key, tier, figures in engagement.tier_rows(
+            warehouse, query, keys_of, direct)]  # fmt: skip
     windows = query.windows(brands_in(warehouse, query))
     sql = direct_sql(query, windows) if direct else figures_sql(query, windows)
-    return to_figures(warehouse.rows(sql), query, windows)
+    care_rows = warehouse.rows(sql)
+    more = engagement.figures(warehouse, query, keys_of, direct)
+    found = {tuple(row[: len(names)]) for row in care_rows}
+    quiet = [(*key, *_NO_MESSAGES, *[0] * len(windows)) for key in more if key not in found]  # outbound only
+    rows = sorted([*care_rows, *quiet], key=lambda row: tuple(str(v) for v in row[: len(names)]))
+    by_key = {tuple(str(v) for v in key): figures for key, figures in more.items()}
+    empty = dict.fromkeys(engagement.FIGURES)
+    return [
+        figures | by_key.get(tuple(str(v) for v in row[: len(names)]), empty)
+        for row, figures in zip(rows, to_figures(rows, query, windows), strict=True)
+    ]
+
+
+#: The parts of a care row for a group without inbound messages (before the per-window counts).
+_NO_MESSAGES: tuple[Any, ...] = (0, 0, 0, 0, [float("nan"), float("nan")], float("nan"), 0, 0, 0, {})

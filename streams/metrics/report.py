@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-KEYS = ("brand", "platform", "day", "hour")
+KEYS = ("brand", "platform", "day", "hour", "tier")
 GROUPS_PER_BLOCK = 6
 
 

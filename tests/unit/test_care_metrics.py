@@ -18,7 +18,7 @@ import pytest
 
 from schemas.contract import INTERACTIONS, RESPONSES, SLA_BREACHES
 from schemas.migrate import migrate
-from streams.metrics import care
+from streams.metrics import care, engagement
 from streams.metrics.backlog import backlog
 from streams.processing.needs_reply import needs_reply
 from streams.processing.pipeline import DictState, Options, process_message
@@ -129,8 +129,11 @@ def figures(warehouse: Warehouse, **kwargs: Any) -> dict[str, dict[str, Any]]:
     q = query(**kwargs)
     aggregated, direct = care.metrics(warehouse, q), care.metrics(warehouse, q, direct=True)
     assert aggregated == direct
-    return {
-        " ".join(str(v) for k, v in row.items() if k in ("brand", "platform", "day", "hour")): row for row in aggregated
+    return {  # the care figures (the engagement figures of the same rows are checked in test_engagement_metrics.py)
+        " ".join(str(v) for k, v in row.items() if k in ("brand", "platform", "day", "hour")): {
+            k: v for k, v in row.items() if k not in engagement.FIGURES
+        }
+        for row in aggregated
     }
 
 
@@ -204,10 +207,22 @@ def test_by_hour_day_and_platform(warehouse: Warehouse) -> None:
         "acme 2026-01-05T10:00:00Z": 7,  # x:1 2 3 4 9 11 12 (x:9 arrived late)
         "acme 2026-01-05T11:00:00Z": 2,  # x:7, x:8
         "acme 2026-01-05T12:00:00Z": 1,
+        "acme 2026-01-06T12:00:00Z": 0,  # only a brand post: a group of the outbound figures
     }
     assert hours["acme 2026-01-05T10:00:00Z"]["conversations"] == 6  # x:1 (with x:4), 2, 3, 9, 11, 12
     days = figures(warehouse, by="brand,day")
-    assert set(days) == {"acme 2026-01-05", "bizco 2026-01-09"}
+    assert set(days) == {
+        "acme 2026-01-05",
+        "acme 2026-01-06",
+        "bizco 2026-01-09",
+        "bizco 2026-01-12",
+        "other 2026-01-05",
+    }
+    assert [d for d, v in days.items() if v["inbound_messages"] == 0] == [
+        "acme 2026-01-06",
+        "bizco 2026-01-12",
+        "other 2026-01-05",
+    ]
     assert set(figures(warehouse, by="brand,platform")) == {"acme x", "bizco x"}
 
 

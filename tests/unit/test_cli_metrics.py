@@ -13,7 +13,7 @@ import pytest
 
 from schemas.contract import INTERACTIONS, RESPONSES, SLA_BREACHES
 from schemas.migrate import migrate
-from streams.metrics import care
+from streams.metrics import care, engagement
 from streams.processing.pipeline import DictState, process_message
 from streams.processing.records import RawMessage
 from streams.sinks.warehouse import connect
@@ -52,7 +52,7 @@ def test_json_is_one_array_with_the_group_keys_and_the_figure_names(data: Path) 
     assert result.returncode == 0, result.stderr
     rows = orjson.loads(result.stdout)
     assert [r["brand"] for r in rows] == ["acme", "zeta"]
-    assert list(rows[0]) == ["brand", *care.figure_names([3600, 86400])]
+    assert list(rows[0]) == ["brand", *care.figure_names([3600, 86400]), *engagement.FIGURES]
     acme = rows[0]
     assert (acme["inbound_messages"], acme["answered_messages"], acme["first_response_median_s"]) == (3, 1, 300.0)
     assert acme["needs_reply_messages"] == 2 and acme["first_response_business_median_s"] is None

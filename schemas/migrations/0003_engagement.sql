@@ -1,0 +1,90 @@
+-- 0003: the engagement-versus-reach figures (docs/metrics.md, "Engagement versus reach"): three aggregates
+-- recomputed from FINAL rows with the care metrics' marks (care_dirty), and the canned-reply flags they read.
+-- requires: 24.8
+-- An existing warehouse gets these tables empty: `rapport metrics --rebuild` fills them from the stored rows.
+
+-- Inbound-message figures per (brand, platform, hour of the message, follower tier of its author).
+CREATE TABLE IF NOT EXISTS engagement_hourly
+(
+    brand String,
+    platform String,
+    hour DateTime('UTC'),
+    tier LowCardinality(String),
+    inbound_messages UInt64,
+    answered_messages UInt64,
+    response_seconds Array(UInt32),
+    sentiment_messages UInt64,
+    sentiment_sum Int64,
+    negative_messages UInt64,
+    negative_answered UInt64,
+    shift_pairs UInt64,
+    shift_sum Int64,
+    shift_improved UInt64,
+    conversations_started UInt64,
+    conversation_messages UInt64,
+    multi_turn_conversations UInt64,
+    _version UInt64
+)
+ENGINE = ReplacingMergeTree(_version)
+PARTITION BY toYYYYMM(hour)
+ORDER BY (brand, platform, hour, tier);
+
+-- Outbound and reach figures per (brand, platform, hour of the outbound message or reach event).
+CREATE TABLE IF NOT EXISTS reach_hourly
+(
+    brand String,
+    platform String,
+    hour DateTime('UTC'),
+    outbound_messages UInt64,
+    brand_replies UInt64,
+    broadcasts UInt64,
+    canned_replies UInt64,
+    judged_replies UInt64,
+    posts UInt64,
+    posts_with_impressions UInt64,
+    impressions UInt64,
+    posts_with_likes UInt64,
+    likes UInt64,
+    posts_with_shares UInt64,
+    shares UInt64,
+    posts_with_replies UInt64,
+    post_replies UInt64,
+    engagement_on_impressions UInt64,
+    reaction_events UInt64,
+    share_events UInt64,
+    follow_events UInt64,
+    _version UInt64
+)
+ENGINE = ReplacingMergeTree(_version)
+PARTITION BY toYYYYMM(hour)
+ORDER BY (brand, platform, hour);
+
+-- Every inbound message of a customer, as parallel arrays in time order (relationships over any range).
+CREATE TABLE IF NOT EXISTS customer_activity
+(
+    brand String,
+    platform String,
+    customer_id String,
+    message_at Array(DateTime('UTC')),
+    conversations Array(UInt64),
+    answered Array(UInt8),
+    won_back Array(UInt8),
+    _version UInt64
+)
+ENGINE = ReplacingMergeTree(_version)
+ORDER BY (brand, platform, customer_id);
+
+-- Whether each brand reply is canned (streams/processing/canned.py), written by the recomputation.
+CREATE TABLE IF NOT EXISTS reply_canned
+(
+    brand String,
+    platform String,
+    event_id String,
+    created_at DateTime('UTC'),
+    judged UInt8,
+    canned UInt8,
+    _version UInt64
+)
+ENGINE = ReplacingMergeTree(_version)
+PARTITION BY toYYYYMM(created_at)
+ORDER BY (brand, platform, event_id);

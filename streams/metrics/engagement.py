@@ -1,0 +1,713 @@
+"""Engagement versus reach: who gets answered, conversation or broadcast, canned or personal, what it changes.
+
+The figures (issue 14), defined with worked examples in docs/metrics.md ("Engagement versus reach"); terms as in
+the care metrics (:mod:`streams.metrics.care`): an **inbound message** is inbound, conversational and not deleted;
+it is **answered** when ``responses`` has a row for it. A **brand reply** is an outbound conversational message,
+not deleted, with ``customer_id`` not NULL; a **broadcast** an outbound post with no parent and no customer.
+Sentiments are VADER compound scores (4 decimals) and are computed in integer ten-thousandths (``s``), so every sum
+is exact: negative ⇔ ``s ≤ −500``, positive ⇔ ``s ≥ 500``.
+
+1. Equity by follower tier (the inbound message's ``author_followers``): ``<100``, ``100-999``, ``1k-9999``,
+   ``10k-99999``, ``100k+``, ``unknown``. ``--by brand,tier``: inbound, answered, reply rate and median first
+   response per tier. ``equity_index`` = reply rate of the lowest tier with ≥ 20 inbound messages ÷ that of the
+   highest such tier (``unknown`` never counts; NULL with fewer than two such tiers or a highest rate of 0).
+2. Conversation versus broadcast (the outbound message's own time): ``outbound_messages``, ``brand_replies``,
+   ``broadcasts``, ``conversation_share`` = replies ÷ outbound, ``broadcasts_per_reply``.
+3. Depth (a conversation = a ``conversation_id`` with ≥ 1 inbound message of the brand, at its first inbound
+   message's time): ``conversations_started``, ``conversation_messages_avg`` (conversational messages, not
+   deleted, of both sides), ``multi_turn_conversations`` (the brand wrote ≥ 2), ``multi_turn_rate``.
+4. Sentiment: ``inbound_sentiment_avg``, ``negative_messages``, ``negative_unanswered``, ``negative_reply_rate``.
+5. Shift after a reply (M's time): M answered with a sentiment, M′ = the same customer's first later inbound
+   message with a sentiment in the same conversation created after the reply: ``sentiment_shift_pairs``,
+   ``sentiment_shift_avg``, ``improved_after_reply_rate`` (shift > 0.05).
+6. Canned replies (the reply's time; :mod:`streams.processing.canned`): ``canned_replies``, ``canned_reply_rate``.
+7. Relationships (over the group's range): ``customers``, ``returning_customers``, ``two_way_customers``,
+   ``won_back_customers``.
+8. Reach (the post's or event's own time; counters of the latest version): ``posts``, ``impressions``, ``likes``,
+   ``shares``, ``post_replies``, ``reaction_events``, ``share_events``, ``follow_events``,
+   ``vanity_engagement_rate``, ``answered_per_1k_impressions``.
+
+A figure without the data it needs (no follower count, no impressions, no text) is NULL or ``unknown``, never 0.
+
+Where the numbers come from: ``engagement_hourly`` (per brand, platform, hour, tier: figures 1, 3, 4, 5),
+``reach_hourly`` (per brand, platform, hour: 2, 6, 8), ``customer_activity`` (per customer: 7) and
+``reply_canned`` (per reply: 6). They are recomputed from ``FINAL`` rows with the care metrics' marks
+(:func:`refresh`), so the same guarantees hold: a redelivery, a replay, an edit or a removal leaves them equal to a
+computation from the rows (:func:`direct_parts`). Some figures of an hour depend on events of other hours (a
+conversation's later messages, a customer's later positive message, the replies of the next 30 days):
+:func:`affected` widens the marked hours to every hour such an event can change before they are recomputed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from schemas.contract import REPLY_CANNED
+from streams.processing import canned
+from streams.sinks.warehouse import Warehouse, string_literal
+
+if TYPE_CHECKING:
+    from streams.metrics.care import Bucket, MetricsQuery
+
+
+def in_list(values: Iterable[str]) -> str:
+    """``('a', 'b')``: the distinct values as a ClickHouse list of string literals (for ``IN``)."""
+    return "(" + ", ".join(string_literal(v) for v in sorted(set(values))) + ")"
+
+
+CONVERSATIONAL_SQL = "('post', 'comment', 'reply', 'mention', 'direct_message')"
+INBOUND_SQL = f"direction = 'inbound' AND kind IN {CONVERSATIONAL_SQL} AND deleted = 0"
+TIERS = ("<100", "100-999", "1k-9999", "10k-99999", "100k+", "unknown")
+TIER_SQL = (
+    "multiIf(author_followers IS NULL, 'unknown', author_followers < 100, '<100', author_followers < 1000, "
+    "'100-999', author_followers < 10000, '1k-9999', author_followers < 100000, '10k-99999', '100k+')"
+)
+#: A sentiment in ten-thousandths (NULL without text): VADER's compound has 4 decimals, stored as Float32.
+S_SQL = "CAST(round(toFloat64(sentiment) * 10000), 'Nullable(Int32)')"
+NEGATIVE, POSITIVE, IMPROVED = -500, 500, 500  # ≤ −0.05, ≥ 0.05, > 0.05 in ten-thousandths
+EQUITY_MIN_MESSAGES = 20
+HOUR_KEY = "(brand, platform, toUnixTimestamp(toStartOfHour(created_at)))"
+
+
+def _keys_sql(buckets: Sequence[Bucket]) -> str:
+    return ", ".join(f"({string_literal(b)}, {string_literal(p)}, {h})" for b, p, h in buckets)
+
+
+def _in_buckets(buckets: Sequence[Bucket]) -> str:
+    """A WHERE clause on ``brand``, ``platform``, ``created_at``: the row's hour is one of ``buckets``."""
+    brands = in_list(b for b, _, _ in buckets)
+    start, end = min(h for _, _, h in buckets), max(h for _, _, h in buckets) + 3600
+    return (
+        f"brand IN {brands} AND created_at >= {start} AND created_at < {end} AND {HOUR_KEY} IN ({_keys_sql(buckets)})"
+    )
+
+
+# --- facts: one row per inbound message, conversation, outbound event, customer message ---------------------
+
+
+def message_facts_sql(where: str) -> str:
+    """One row per inbound message matching ``where``: its brand, platform, time, tier, whether it was answered
+    and how fast, its sentiment ``s`` and, when it forms a shift pair, ``shift`` = s(M′) − s(M) (else NULL)."""
+    inbound = (
+        f"SELECT brand, platform, event_id, author_id, conversation_id, created_at, {TIER_SQL} AS tier, {S_SQL} AS s "
+        f"FROM interactions FINAL WHERE {INBOUND_SQL}"
+    )
+    responses = "SELECT brand, inbound_id, response_seconds, replied_at, toUInt8(1) AS matched FROM responses FINAL"
+    return f"""
+SELECT m.brand AS brand, m.platform AS platform, m.created_at AS created_at, m.tier AS tier, r.matched AS answered,
+       r.response_seconds AS seconds, m.s AS s,
+       if(n.matched = 1 AND m.s IS NOT NULL, n.s_next - m.s, NULL) AS shift
+FROM ({inbound} AND {where}) AS m
+LEFT JOIN ({responses}) AS r ON r.brand = m.brand AND r.inbound_id = m.event_id
+LEFT JOIN (
+    SELECT a.brand AS brand, a.event_id AS event_id, argMin(p.s, (p.created_at, p.event_id)) AS s_next,
+           toUInt8(1) AS matched
+    FROM (SELECT m.brand AS brand, m.platform AS platform, m.event_id AS event_id, m.author_id AS author_id,
+                 m.conversation_id AS conversation_id, m.created_at AS created_at, r.replied_at AS replied_at
+          FROM ({inbound} AND s IS NOT NULL AND {where}) AS m
+          INNER JOIN ({responses}) AS r ON r.brand = m.brand AND r.inbound_id = m.event_id) AS a
+    INNER JOIN ({inbound} AND sentiment IS NOT NULL AND (brand, platform, conversation_id) IN
+                (SELECT brand, platform, conversation_id FROM interactions WHERE {INBOUND_SQL} AND {where})) AS p
+        ON p.brand = a.brand AND p.platform = a.platform AND p.conversation_id = a.conversation_id
+           AND p.author_id = a.author_id
+    WHERE p.created_at > a.replied_at AND (p.created_at, p.event_id) > (a.created_at, a.event_id)
+    GROUP BY a.brand, a.event_id
+) AS n ON n.brand = m.brand AND n.event_id = m.event_id
+SETTINGS join_use_nulls = 0"""
+
+
+def conversation_facts_sql(candidates: str, where: str) -> str:
+    """One row per conversation of a brand (a ``conversation_id`` with an inbound message) whose first inbound
+    message matches ``where`` (on brand, platform, created_at): the first message's time and tier, and the
+    conversation's conversational messages (not deleted) of both sides and of the brand. ``candidates`` narrows
+    the search to conversations with an inbound message matching it (any version)."""
+    return f"""
+SELECT brand, platform, first.1 AS created_at, first.2 AS tier, messages, brand_messages FROM (
+    SELECT brand, platform, conversation_id,
+           argMinIf((created_at, tier), (created_at, event_id), inbound) AS first,
+           count() AS messages, countIf(NOT inbound) AS brand_messages, countIf(inbound) AS inbound_messages
+    FROM (SELECT brand, platform, conversation_id, event_id, created_at, direction = 'inbound' AS inbound,
+                 {TIER_SQL} AS tier
+          FROM interactions FINAL
+          WHERE kind IN {CONVERSATIONAL_SQL} AND deleted = 0 AND (brand, platform, conversation_id) IN
+                (SELECT brand, platform, conversation_id FROM interactions WHERE {INBOUND_SQL} AND {candidates}))
+    GROUP BY brand, platform, conversation_id
+    HAVING inbound_messages > 0
+) WHERE {where}"""
+
+
+def outbound_facts_sql(where: str, canned_join: bool) -> str:
+    """One row per outbound message or inbound reach event matching ``where``, not deleted, with what figures 2, 6
+    and 8 need of it (``canned``/``judged`` from ``reply_canned`` when ``canned_join``, else 0)."""
+    flags = (
+        "LEFT JOIN (SELECT brand, platform, event_id, canned, judged FROM reply_canned FINAL) AS c "
+        "ON c.brand = e.brand AND c.platform = e.platform AND c.event_id = e.event_id"
+        if canned_join
+        else ""
+    )
+    canned_cols = "c.canned * e.brand_reply, c.judged * e.brand_reply" if canned_join else "toUInt8(0), toUInt8(0)"
+    return f"""
+SELECT e.*, {canned_cols.split(", ")[0]} AS canned, {canned_cols.split(", ")[1]} AS judged FROM (
+    SELECT brand, platform, event_id, created_at,
+           toUInt8(direction = 'outbound' AND kind IN {CONVERSATIONAL_SQL}) AS outbound,
+           toUInt8(outbound AND customer_id IS NOT NULL) AS brand_reply,
+           toUInt8(direction = 'outbound' AND kind = 'post' AND parent_id IS NULL) AS post,
+           toUInt8(post AND customer_id IS NULL) AS broadcast,
+           impressions AS post_impressions, likes AS post_likes, shares AS post_shares,
+           replies AS post_reply_count,
+           toUInt8(direction = 'inbound' AND kind = 'reaction') AS reaction,
+           toUInt8(direction = 'inbound' AND kind = 'share') AS share,
+           toUInt8(direction = 'inbound' AND kind = 'follow') AS follow
+    FROM interactions FINAL
+    WHERE deleted = 0 AND (direction = 'outbound' OR kind IN ('reaction', 'share', 'follow')) AND {where}
+) AS e
+{flags}
+SETTINGS join_use_nulls = 0"""
+
+
+def customer_facts_sql(customers: str) -> str:
+    """One row per inbound message of the customers (``(brand, platform, author_id)``) that ``customers`` selects
+    among inbound rows: time, conversation hash, answered, won back."""
+    inbound = (
+        f"SELECT brand, platform, event_id, author_id, conversation_id, created_at, {S_SQL} AS s "
+        f"FROM interactions FINAL WHERE {INBOUND_SQL} AND (brand, platform, author_id) IN "
+        f"(SELECT brand, platform, author_id FROM interactions WHERE direction = 'inbound' AND {customers})"
+    )
+    return f"""
+SELECT m.brand AS brand, m.platform AS platform, m.author_id AS customer_id, m.created_at AS created_at,
+       sipHash64(m.conversation_id) AS conversation, r.matched AS answered,
+       toUInt8(r.matched = 1 AND ifNull(m.s <= {NEGATIVE}, 0) AND arrayExists(
+           q -> q.1 > r.replied_at AND (q.1, q.2) > (m.created_at, m.event_id), p.positives)) AS won_back
+FROM ({inbound}) AS m
+LEFT JOIN (SELECT brand, inbound_id, replied_at, toUInt8(1) AS matched FROM responses FINAL) AS r
+    ON r.brand = m.brand AND r.inbound_id = m.event_id
+LEFT JOIN (SELECT brand, platform, author_id, groupArray((created_at, event_id)) AS positives
+           FROM ({inbound}) WHERE s >= {POSITIVE} GROUP BY brand, platform, author_id) AS p
+    ON p.brand = m.brand AND p.platform = m.platform AND p.author_id = m.author_id
+SETTINGS join_use_nulls = 0"""
+
+
+# --- the aggregates' recomputation ------------------------------------------------------------------------------
+
+ENGAGEMENT_SUMS = f"""
+       countIf(kind = 1) AS inbound_messages,
+       countIf(kind = 1 AND answered = 1) AS answered_messages,
+       arraySort(groupArrayIf(seconds, kind = 1 AND answered = 1)) AS response_seconds,
+       countIf(kind = 1 AND s IS NOT NULL) AS sentiment_messages,
+       sumIf(toInt64(assumeNotNull(s)), kind = 1 AND s IS NOT NULL) AS sentiment_sum,
+       countIf(kind = 1 AND ifNull(s <= {NEGATIVE}, 0)) AS negative_messages,
+       countIf(kind = 1 AND ifNull(s <= {NEGATIVE}, 0) AND answered = 1) AS negative_answered,
+       countIf(kind = 1 AND shift IS NOT NULL) AS shift_pairs,
+       sumIf(toInt64(assumeNotNull(shift)), kind = 1 AND shift IS NOT NULL) AS shift_sum,
+       countIf(kind = 1 AND ifNull(shift > {IMPROVED}, 0)) AS shift_improved,
+       countIf(kind = 2) AS conversations_started,
+       sumIf(messages, kind = 2) AS conversation_messages,
+       countIf(kind = 2 AND brand_messages >= 2) AS multi_turn_conversations"""
+
+
+def engagement_rows_sql(messages_where: str, candidates: str, conversations_where: str) -> str:
+    """Inbound messages (kind 1) and conversations (kind 2) as one relation that ``ENGAGEMENT_SUMS`` reads."""
+    return f"""
+SELECT brand, platform, created_at, tier, toUInt8(1) AS kind, answered, seconds, s, shift,
+       toUInt64(0) AS messages, toUInt64(0) AS brand_messages
+FROM ({message_facts_sql(messages_where)})
+UNION ALL
+SELECT brand, platform, created_at, tier, toUInt8(2), toUInt8(0), toUInt32(0), CAST(NULL, 'Nullable(Int32)'),
+       CAST(NULL, 'Nullable(Int32)'), messages, brand_messages
+FROM ({conversation_facts_sql(candidates, conversations_where)})"""
+
+
+def _zeros(table: str, keys: str, extra: str = "") -> str:
+    """Rows of ``table`` in the recomputed keys: a key left without facts gets a row of zeros that replaces them."""
+    return f"SELECT DISTINCT brand, platform, hour{extra} FROM {table} WHERE {keys}"
+
+
+def refresh_engagement_sql(buckets: Sequence[Bucket], version: int) -> str:
+    where = _in_buckets(buckets)
+    rows = engagement_rows_sql(where, where, where)
+    keys = f"(brand, platform, toUnixTimestamp(hour)) IN ({_keys_sql(buckets)})"
+    return f"""
+INSERT INTO engagement_hourly
+SELECT brand, platform, hour, tier, {ENGAGEMENT_SUMS}, {version}
+FROM (
+    SELECT brand, platform, toStartOfHour(created_at) AS hour, tier, kind, answered, seconds, s, shift,
+           messages, brand_messages FROM ({rows})
+    UNION ALL
+    SELECT brand, platform, hour, tier, toUInt8(0), toUInt8(0), toUInt32(0), CAST(NULL, 'Nullable(Int32)'),
+           CAST(NULL, 'Nullable(Int32)'), toUInt64(0), toUInt64(0)
+    FROM ({_zeros("engagement_hourly", keys, ", tier")})
+)
+GROUP BY brand, platform, hour, tier"""
+
+
+REACH_SUMS = """
+       sum(outbound) AS outbound_messages, sum(brand_reply) AS brand_replies, sum(broadcast) AS broadcasts,
+       sum(canned) AS canned_replies, sum(judged) AS judged_replies, sum(post) AS posts,
+       countIf(post = 1 AND post_impressions IS NOT NULL) AS posts_with_impressions,
+       sumIf(assumeNotNull(post_impressions), post = 1) AS impressions,
+       countIf(post = 1 AND post_likes IS NOT NULL) AS posts_with_likes,
+       sumIf(assumeNotNull(post_likes), post = 1) AS likes,
+       countIf(post = 1 AND post_shares IS NOT NULL) AS posts_with_shares,
+       sumIf(assumeNotNull(post_shares), post = 1) AS shares,
+       countIf(post = 1 AND post_reply_count IS NOT NULL) AS posts_with_replies,
+       sumIf(assumeNotNull(post_reply_count), post = 1) AS post_replies,
+       sumIf(ifNull(post_likes, 0) + ifNull(post_shares, 0) + ifNull(post_reply_count, 0),
+             post = 1 AND post_impressions IS NOT NULL) AS engagement_on_impressions,
+       sum(reaction) AS reaction_events, sum(share) AS share_events, sum(follow) AS follow_events"""
+
+
+def refresh_reach_sql(buckets: Sequence[Bucket], version: int) -> str:
+    keys = f"(brand, platform, toUnixTimestamp(hour)) IN ({_keys_sql(buckets)})"
+    null_u64 = "CAST(NULL, 'Nullable(UInt64)')"
+    return f"""
+INSERT INTO reach_hourly
+SELECT brand, platform, hour, {REACH_SUMS}, {version}
+FROM (
+    SELECT brand, platform, toStartOfHour(created_at) AS hour, outbound, brand_reply, post, broadcast,
+           post_impressions, post_likes, post_shares, post_reply_count, reaction, share, follow, canned, judged
+    FROM ({outbound_facts_sql(_in_buckets(buckets), canned_join=True)})
+    UNION ALL
+    SELECT brand, platform, hour, 0, 0, 0, 0, {null_u64}, {null_u64}, {null_u64}, {null_u64}, 0, 0, 0, 0, 0
+    FROM ({_zeros("reach_hourly", keys)})
+)
+GROUP BY brand, platform, hour"""
+
+
+def refresh_customers_sql(buckets: Sequence[Bucket], version: int) -> str:
+    """Recompute ``customer_activity`` for every customer with an inbound row in ``buckets`` (a customer left
+    without inbound messages gets empty arrays)."""
+    where = _in_buckets(buckets)
+    return f"""
+INSERT INTO customer_activity
+SELECT brand, platform, customer_id, arrayMap(x -> x.1, facts), arrayMap(x -> x.2, facts),
+       arrayMap(x -> x.3, facts), arrayMap(x -> x.4, facts), {version}
+FROM (
+    SELECT brand, platform, customer_id,
+           arraySort(groupArrayIf((created_at, conversation, answered, won_back), present)) AS facts
+    FROM (
+        SELECT brand, platform, customer_id, created_at, conversation, answered, won_back, 1 AS present
+        FROM ({customer_facts_sql(where)})
+        UNION ALL
+        SELECT DISTINCT brand, platform, author_id, toDateTime(0, 'UTC'), toUInt64(0), toUInt8(0), toUInt8(0), 0
+        FROM interactions WHERE direction = 'inbound' AND {where}
+    )
+    GROUP BY brand, platform, customer_id
+)"""
+
+
+# --- which hours a change touches --------------------------------------------------------------------------------
+
+
+def affected(warehouse: Warehouse, buckets: Sequence[Bucket]) -> tuple[list[Bucket], dict[str, tuple[int, int]]]:
+    """The hours of ``engagement_hourly`` that changed rows in ``buckets`` can change, and per brand the span of
+    reply times whose canned flag they can change.
+
+    - a conversation's figures sit at its first inbound message's hour, and a shift pair at M's hour: every hour
+      with an inbound message of a conversation that has a row in ``buckets``;
+    - a reply's canned flag depends on the replies of the 30 days before it: a brand with an outbound row in
+      ``buckets`` has the flags of its replies from its first such hour to 30 days after its last recomputed.
+    (Rows of every version are read: a superset is harmless, a miss is not.)"""
+    if not buckets:
+        return [], {}
+    where = _in_buckets(buckets)
+    rows = warehouse.rows(f"""
+SELECT DISTINCT brand, platform, toUnixTimestamp(toStartOfHour(created_at)) FROM interactions
+WHERE direction = 'inbound' AND kind IN {CONVERSATIONAL_SQL} AND brand IN {in_list(b for b, _, _ in buckets)}
+  AND (brand, platform, conversation_id) IN
+      (SELECT brand, platform, conversation_id FROM interactions WHERE {where})""")
+    hours = {(str(b), str(p), int(h)) for b, p, h in rows} | set(buckets)
+    spans: dict[str, tuple[int, int]] = {}
+    for brand, first, last in warehouse.rows(f"""
+SELECT brand, toUnixTimestamp(toStartOfHour(min(created_at))), toUnixTimestamp(toStartOfHour(max(created_at)))
+FROM interactions WHERE direction = 'outbound' AND {where} GROUP BY brand"""):
+        spans[str(brand)] = (int(first), int(last) + 3600 + canned.WINDOW_S)
+    return sorted(hours), spans
+
+
+def refresh_canned(warehouse: Warehouse, spans: Mapping[str, tuple[int, int]], version: int) -> set[Bucket]:
+    """Recompute ``reply_canned`` for the brand replies of each brand in ``[start, end)`` (reading the 30 days
+    before ``start`` too). Returns the hours of the replies whose rows were written (their reach rows change)."""
+    touched: set[Bucket] = set()
+    for brand, (start, end) in sorted(spans.items()):
+        replies = warehouse.rows(f"""
+SELECT platform, event_id, toUnixTimestamp(created_at), text FROM interactions FINAL
+WHERE brand = {string_literal(brand)} AND direction = 'outbound' AND kind IN {CONVERSATIONAL_SQL} AND deleted = 0
+  AND customer_id IS NOT NULL AND created_at >= {start - canned.WINDOW_S} AND created_at < {end}""")
+        flags = canned.canned_flags((str(e), int(at), t) for _, e, at, t in replies)
+        rows = []
+        for platform, event_id, at, _ in replies:
+            if int(at) >= start:
+                flag = flags.get(str(event_id))
+                rows.append(
+                    {
+                        "brand": brand,
+                        "platform": platform,
+                        "event_id": event_id,
+                        "created_at": int(at),
+                        "judged": int(flag is not None),
+                        "canned": int(bool(flag)),
+                        "_version": version,
+                    }
+                )
+                touched.add((brand, str(platform), int(at) // 3600 * 3600))
+        if rows:
+            warehouse.insert(REPLY_CANNED, rows)
+    return touched
+
+
+def refresh(warehouse: Warehouse, buckets: Iterable[Bucket], chunk: int = 2000) -> int:
+    """Recompute every engagement aggregate that the changed ``buckets`` can touch (module doc). Returns how many
+    hours of ``engagement_hourly`` were recomputed."""
+    ordered = sorted(set(buckets))
+    if not ordered:
+        return 0
+    version = time.time_ns()
+    hours, spans = affected(warehouse, ordered)
+    reach = sorted(set(ordered) | refresh_canned(warehouse, spans, version))
+    for start in range(0, len(hours), chunk):
+        warehouse.command(refresh_engagement_sql(hours[start : start + chunk], version))
+    for start in range(0, len(reach), chunk):
+        warehouse.command(refresh_reach_sql(reach[start : start + chunk], version))
+    for start in range(0, len(ordered), chunk):
+        warehouse.command(refresh_customers_sql(ordered[start : start + chunk], version))
+    return len(hours)
+
+
+def refresh_all(warehouse: Warehouse) -> None:
+    """Recompute everything from the rows (``rapport metrics --rebuild``)."""
+    buckets = [
+        (str(b), str(p), int(h))
+        for b, p, h in warehouse.rows(
+            "SELECT DISTINCT brand, platform, toUnixTimestamp(toStartOfHour(created_at)) FROM interactions "
+            "UNION DISTINCT SELECT brand, platform, toUnixTimestamp(hour) FROM engagement_hourly "
+            "UNION DISTINCT SELECT brand, platform, toUnixTimestamp(hour) FROM reach_hourly"
+        )
+    ]
+    version = time.time_ns()
+    spans: dict[str, tuple[int, int]] = {}
+    for brand, first, last in warehouse.rows(
+        "SELECT brand, toUnixTimestamp(min(created_at)), toUnixTimestamp(max(created_at)) + 1 FROM interactions "
+        "WHERE direction = 'outbound' GROUP BY brand"
+    ):
+        spans[str(brand)] = (int(first), int(last))
+    refresh_canned(warehouse, spans, version)
+    warehouse.command(f"""
+INSERT INTO engagement_hourly
+SELECT brand, platform, hour, tier, {ENGAGEMENT_SUMS}, {version}
+FROM (SELECT brand, platform, toStartOfHour(created_at) AS hour, * EXCEPT (brand, platform)
+      FROM ({engagement_rows_sql("1", "1", "1")}))
+GROUP BY brand, platform, hour, tier""")
+    warehouse.command(f"""
+INSERT INTO reach_hourly
+SELECT brand, platform, toStartOfHour(created_at) AS hour, {REACH_SUMS}, {version}
+FROM ({outbound_facts_sql("1", canned_join=True)})
+GROUP BY brand, platform, hour""")
+    warehouse.command(f"""
+INSERT INTO customer_activity
+SELECT brand, platform, customer_id, arrayMap(x -> x.1, facts), arrayMap(x -> x.2, facts),
+       arrayMap(x -> x.3, facts), arrayMap(x -> x.4, facts), {version}
+FROM (SELECT brand, platform, customer_id,
+             arraySort(groupArray((created_at, conversation, answered, won_back))) AS facts
+      FROM ({customer_facts_sql("1")}) GROUP BY brand, platform, customer_id)""")
+    del buckets  # every hour with rows was recomputed above; hours left without rows keep their last figures
+
+
+# --- reading the figures -------------------------------------------------------------------------------------
+
+#: The figures of a grouping without tier, in output order (after the care figures).
+FIGURES = (
+    "equity_index",
+    "outbound_messages",
+    "brand_replies",
+    "broadcasts",
+    "conversation_share",
+    "broadcasts_per_reply",
+    "conversations_started",
+    "conversation_messages_avg",
+    "multi_turn_conversations",
+    "multi_turn_rate",
+    "inbound_sentiment_avg",
+    "negative_messages",
+    "negative_unanswered",
+    "negative_reply_rate",
+    "sentiment_shift_pairs",
+    "sentiment_shift_avg",
+    "improved_after_reply_rate",
+    "canned_replies",
+    "canned_reply_rate",
+    "customers",
+    "returning_customers",
+    "two_way_customers",
+    "won_back_customers",
+    "posts",
+    "impressions",
+    "likes",
+    "shares",
+    "post_replies",
+    "reaction_events",
+    "share_events",
+    "follow_events",
+    "vanity_engagement_rate",
+    "answered_per_1k_impressions",
+)
+#: The figures of a tier grouping (``--by brand,tier``), after the keys.
+TIER_FIGURES = ("inbound_messages", "answered_messages", "reply_rate", "first_response_median_s", "equity_index")
+ENGAGEMENT_PARTS = (
+    "inbound_messages",
+    "answered_messages",
+    "sentiment_messages",
+    "sentiment_sum",
+    "negative_messages",
+    "negative_answered",
+    "shift_pairs",
+    "shift_sum",
+    "shift_improved",
+    "conversations_started",
+    "conversation_messages",
+    "multi_turn_conversations",
+)
+REACH_PARTS = (
+    "outbound_messages",
+    "brand_replies",
+    "broadcasts",
+    "canned_replies",
+    "judged_replies",
+    "posts",
+    "posts_with_impressions",
+    "impressions",
+    "posts_with_likes",
+    "likes",
+    "posts_with_shares",
+    "shares",
+    "posts_with_replies",
+    "post_replies",
+    "engagement_on_impressions",
+    "reaction_events",
+    "share_events",
+    "follow_events",
+)
+RELATIONSHIP_PARTS = ("customers", "returning_customers", "two_way_customers", "won_back_customers")
+
+GroupKey = tuple[Any, ...]
+
+
+def _select_keys(keys: Sequence[tuple[str, str]]) -> tuple[str, str]:
+    """(``expr AS k_name, …``, ``k_name, …``) of the group keys."""
+    return ", ".join(f"{expr} AS k_{name}" for name, expr in keys), ", ".join(f"k_{name}" for name, _ in keys)
+
+
+def engagement_parts_sql(keys_of: Any, query: MetricsQuery, direct: bool) -> str:
+    """Per group and tier: ``ENGAGEMENT_PARTS`` and the median first response (from ``engagement_hourly``, or
+    ``direct``ly from the rows)."""
+    if direct:
+        select, group = _select_keys(keys_of("toStartOfHour(created_at)"))
+        where = query.where("created_at")
+        return f"""
+SELECT {group}, tier, {", ".join(ENGAGEMENT_PARTS)}, arrayReduce('quantileExactInclusive(0.5)', response_seconds)
+FROM (SELECT {select}, tier, {ENGAGEMENT_SUMS} FROM ({engagement_rows_sql(where, where, where)})
+      GROUP BY {group}, tier)"""
+    select, group = _select_keys(keys_of("hour"))
+    return f"""
+SELECT {select}, tier, {", ".join(f"sum({p})" for p in ENGAGEMENT_PARTS)},
+       quantileExactInclusiveArray(0.5)(response_seconds)
+FROM engagement_hourly FINAL WHERE {query.where("hour")}
+GROUP BY {group}, tier"""
+
+
+def reach_parts_sql(keys_of: Any, query: MetricsQuery, direct: bool) -> str:
+    if direct:
+        select, group = _select_keys(keys_of("toStartOfHour(created_at)"))
+        facts = outbound_facts_sql(query.where("created_at"), canned_join=False)
+        return f"SELECT {select}, {REACH_SUMS} FROM ({facts}) GROUP BY {group}"
+    select, group = _select_keys(keys_of("hour"))
+    return (
+        f"SELECT {select}, {', '.join(f'sum({p})' for p in REACH_PARTS)} FROM reach_hourly FINAL "
+        f"WHERE {query.where('hour')} GROUP BY {group}"
+    )
+
+
+def relationship_parts_sql(keys_of: Any, query: MetricsQuery, direct: bool) -> str:
+    """Per group: customers, returning, two-way, won back (each customer judged over the group's own range)."""
+    outer = ", ".join(f"k_{name}" for name, _ in keys_of("t"))
+    counts = "count(), countIf(n >= 2), countIf(na >= 2), countIf(wb = 1)"
+    timed = len(keys_of("t")) > len([k for k in keys_of("t") if k[0] in ("brand", "platform")])
+    if direct or timed:
+        if direct:
+            source = f"(SELECT *, created_at AS t FROM ({customer_facts_sql(query.where('created_at'))}))"
+            where = query.where("t")
+        else:
+            source = (
+                "customer_activity FINAL ARRAY JOIN message_at AS t, conversations AS conversation, "
+                "answered AS answered_one, won_back AS won_back_one"
+            )
+            where = query.where("t")
+        answered, won_back = ("answered", "won_back") if direct else ("answered_one", "won_back_one")
+        select, group = _select_keys(keys_of("toStartOfHour(t)"))
+        return f"""
+SELECT {outer}, {counts} FROM (
+    SELECT {select}, customer_id, uniqExact(conversation) AS n, uniqExactIf(conversation, {answered} = 1) AS na,
+           max({won_back}) AS wb
+    FROM {source} WHERE {where} GROUP BY {group}, customer_id)
+GROUP BY {outer}"""
+    lo = "1" if query.start is None else f"t >= {int(query.start.timestamp())}"
+    hi = "1" if query.end is None else f"t < {int(query.end.timestamp())}"
+    in_range = f"({lo} AND {hi})"
+    select, group = _select_keys(keys_of("t"))
+    scope = _scope(query)
+    return f"""
+SELECT {outer}, {counts} FROM (
+    SELECT {select}, customer_id,
+           groupArrayArray(arrayFilter((c, t) -> {in_range}, conversations, message_at)) AS cs,
+           groupArrayArray(arrayFilter((c, t, a) -> a = 1 AND {in_range}, conversations, message_at, answered)) AS ca,
+           max(arrayExists((w, t) -> w = 1 AND {in_range}, won_back, message_at)) AS wb,
+           length(arrayDistinct(cs)) AS n, length(arrayDistinct(ca)) AS na
+    FROM customer_activity FINAL WHERE {scope} GROUP BY {group}, customer_id)
+WHERE n > 0
+GROUP BY {outer}"""
+
+
+def _scope(query: MetricsQuery) -> str:
+    """The brand and platform part of a query's WHERE (``customer_activity`` has no time column)."""
+    parts = ["1"]
+    if query.brands:
+        parts.append(f"brand IN {in_list(query.brands)}")
+    if query.platforms:
+        parts.append(f"platform IN {in_list(query.platforms)}")
+    return " AND ".join(parts)
+
+
+def direct_canned(warehouse: Warehouse, keys_of: Any, query: MetricsQuery) -> dict[GroupKey, tuple[int, int]]:
+    """(canned, judged) per group computed here from the rows with the detector (the reference for the
+    ``reply_canned`` flags the aggregate reads)."""
+    select, _ = _select_keys(keys_of("toStartOfHour(created_at)"))
+    scope = f"brand IN {in_list(query.brands)}" if query.brands else "1"  # every platform: replies compare across
+    rows = warehouse.rows(f"""
+SELECT brand, event_id, toUnixTimestamp(created_at), text, {query.where("created_at")} AS selected, {select}
+FROM interactions FINAL
+WHERE direction = 'outbound' AND kind IN {CONVERSATIONAL_SQL} AND deleted = 0 AND customer_id IS NOT NULL
+  AND {scope}""")
+    flags = canned.canned_flags_by_brand((str(b), str(e), int(at), t) for b, e, at, t, *_ in rows)
+    out: dict[GroupKey, tuple[int, int]] = {}
+    for _, event_id, _, _, selected, *key in rows:
+        flag = flags.get(str(event_id))
+        if int(selected) and flag is not None:
+            was = out.get(tuple(key), (0, 0))
+            out[tuple(key)] = (was[0] + int(flag), was[1] + 1)
+    return out
+
+
+def _rate(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def equity_index(tiers: Mapping[str, tuple[int, int]]) -> float | None:
+    """Reply rate of the lowest tier with ≥ 20 inbound messages ÷ that of the highest such tier (``unknown``
+    never counts); None with fewer than two such tiers or a highest-tier rate of 0. ``tiers``: tier →
+    (inbound, answered)."""
+    counted = [tiers[t] for t in TIERS[:-1] if t in tiers and tiers[t][0] >= EQUITY_MIN_MESSAGES]
+    if len(counted) < 2:
+        return None
+    (low_in, low_answered), (high_in, high_answered) = counted[0], counted[-1]
+    if high_answered == 0:
+        return None
+    return (low_answered / low_in) / (high_answered / high_in)
+
+
+def figures(
+    warehouse: Warehouse, query: MetricsQuery, keys_of: Any, direct: bool = False
+) -> dict[GroupKey, dict[str, Any]]:
+    """The engagement figures per group (raw key values as the SQL returns them) for a grouping without tier, and
+    ``tier_rows`` for one with. ``keys_of(hour_expr)`` gives the grouping's (name, expr) keys."""
+    tiers: dict[GroupKey, dict[str, tuple[int, int]]] = defaultdict(dict)
+    sums: dict[GroupKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(ENGAGEMENT_PARTS, 0))
+    width = len(keys_of("hour"))
+    for row in warehouse.rows(engagement_parts_sql(keys_of, query, direct)):
+        key, tier, parts = tuple(row[:width]), str(row[width]), row[width + 1 : width + 1 + len(ENGAGEMENT_PARTS)]
+        group = sums[key]
+        for name, value in zip(ENGAGEMENT_PARTS, parts, strict=True):
+            group[name] += int(value)
+        tiers[key][tier] = (int(parts[0]), int(parts[1]))
+    reach = {tuple(r[:width]): dict(zip(REACH_PARTS, map(int, r[width:]), strict=True))
+             for r in warehouse.rows(reach_parts_sql(keys_of, query, direct))}  # fmt: skip
+    if direct:
+        for key, (canned_count, judged) in direct_canned(warehouse, keys_of, query).items():
+            reach.setdefault(key, dict.fromkeys(REACH_PARTS, 0))
+            reach[key]["canned_replies"], reach[key]["judged_replies"] = canned_count, judged
+    people = {tuple(r[:width]): dict(zip(RELATIONSHIP_PARTS, map(int, r[width:]), strict=True))
+              for r in warehouse.rows(relationship_parts_sql(keys_of, query, direct))}  # fmt: skip
+    out: dict[GroupKey, dict[str, Any]] = {}
+    for key in sorted(set(sums) | set(reach) | set(people)):
+        e = sums.get(key, dict.fromkeys(ENGAGEMENT_PARTS, 0))
+        r = reach.get(key, dict.fromkeys(REACH_PARTS, 0))
+        p = people.get(key, dict.fromkeys(RELATIONSHIP_PARTS, 0))
+        impressions = r["impressions"] if r["posts_with_impressions"] else None
+        out[key] = {
+            "equity_index": equity_index(tiers.get(key, {})),
+            "outbound_messages": r["outbound_messages"],
+            "brand_replies": r["brand_replies"],
+            "broadcasts": r["broadcasts"],
+            "conversation_share": _rate(r["brand_replies"], r["outbound_messages"]),
+            "broadcasts_per_reply": _rate(r["broadcasts"], r["brand_replies"]),
+            "conversations_started": e["conversations_started"],
+            "conversation_messages_avg": _rate(e["conversation_messages"], e["conversations_started"]),
+            "multi_turn_conversations": e["multi_turn_conversations"],
+            "multi_turn_rate": _rate(e["multi_turn_conversations"], e["conversations_started"]),
+            "inbound_sentiment_avg": _rate(e["sentiment_sum"], e["sentiment_messages"] * 10000),
+            "negative_messages": e["negative_messages"],
+            "negative_unanswered": e["negative_messages"] - e["negative_answered"],
+            "negative_reply_rate": _rate(e["negative_answered"], e["negative_messages"]),
+            "sentiment_shift_pairs": e["shift_pairs"],
+            "sentiment_shift_avg": _rate(e["shift_sum"], e["shift_pairs"] * 10000),
+            "improved_after_reply_rate": _rate(e["shift_improved"], e["shift_pairs"]),
+            "canned_replies": r["canned_replies"],
+            "canned_reply_rate": _rate(r["canned_replies"], r["judged_replies"]),
+            **p,
+            "posts": r["posts"],
+            "impressions": impressions,
+            "likes": r["likes"] if r["posts_with_likes"] else None,
+            "shares": r["shares"] if r["posts_with_shares"] else None,
+            "post_replies": r["post_replies"] if r["posts_with_replies"] else None,
+            "reaction_events": r["reaction_events"],
+            "share_events": r["share_events"],
+            "follow_events": r["follow_events"],
+            "vanity_engagement_rate": _rate(r["engagement_on_impressions"], impressions or 0),
+            "answered_per_1k_impressions": _rate(1000 * e["answered_messages"], impressions or 0),
+        }
+    return out
+
+
+def tier_rows(
+    warehouse: Warehouse, query: MetricsQuery, keys_of: Any, direct: bool = False
+) -> list[tuple[GroupKey, str, dict[str, Any]]]:
+    """(group key, tier, figures) per tier with inbound messages, tiers in order, for ``--by …,tier``."""
+    from streams.metrics.care import _number as care_number
+
+    width = len(keys_of("hour"))
+    found: dict[GroupKey, dict[str, tuple[int, int, Any]]] = defaultdict(dict)
+    for row in warehouse.rows(engagement_parts_sql(keys_of, query, direct)):
+        if int(row[width + 1]):
+            found[tuple(row[:width])][str(row[width])] = (int(row[width + 1]), int(row[width + 2]), row[-1])
+    out = []
+    for key in sorted(found):
+        by_tier = found[key]
+        equity = equity_index({t: (n, a) for t, (n, a, _) in by_tier.items()})
+        for tier in TIERS:
+            if tier in by_tier:
+                inbound, answered, median = by_tier[tier]
+                out.append(
+                    (
+                        key,
+                        tier,
+                        {
+                            "inbound_messages": inbound,
+                            "answered_messages": answered,
+                            "reply_rate": _rate(answered, inbound),
+                            "first_response_median_s": care_number(median) if answered else None,
+                            "equity_index": equity,
+                        },
+                    )
+                )
+    return out
