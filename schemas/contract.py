@@ -340,8 +340,8 @@ CARE_BACKLOG = Table(
 _RECOMPUTED = (
     "Every row is recomputed from the `FINAL` rows with the care metrics' marks (`care_dirty`, within "
     "RAPPORT_AGGREGATE_SECONDS), so redeliveries, replays, edits and removals never count twice. Query with FINAL "
-    "and sum over any range of whole hours; `rapport metrics` does exactly that (docs/metrics.md, \"Engagement "
-    "versus reach\"). "
+    'and sum over any range of whole hours; `rapport metrics` does exactly that (docs/metrics.md, "Engagement '
+    'versus reach"). '
 )
 SENTIMENT_UNITS = "Sentiments are counted in ten-thousandths (VADER's compound has 4 decimals), so sums are exact."
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from pydantic import ValidationError
 
-from streams.metrics.care import GROUPINGS, Grouping
+from streams.metrics.care import FIGURE_SETS, GROUPINGS, FigureSet, Grouping
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def up(
     result = run_up(settings, replay_file, fmt, exit_when_drained, drain_timeout, demo_webhooks=demo_webhooks)
     p = result.progress
     if result.report:
-        click.echo("\nCare metrics (`rapport metrics`; definitions in docs/metrics.md):")
+        click.echo("\nCare metrics (`rapport metrics --figures care`; definitions in docs/metrics.md):")
         click.echo(result.report.rstrip())
     inserted = p.get("interactions_stored", 0)
     stored = inserted if result.stored is None else result.stored  # distinct events, not rows inserted
@@ -314,7 +314,15 @@ def open_warehouse(data_dir: Path | None, url: str | None) -> tuple[Settings, Wa
 @click.option("--platform", "platforms", multiple=True, help="Only this platform (repeatable).")
 @click.option("--by", type=click.Choice(list(GROUPINGS)), default="brand", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@click.option("--rebuild", is_flag=True, help="First recompute the aggregate from every stored row.")
+@click.option(
+    "--figures",
+    "figure_set",
+    type=click.Choice(list(FIGURE_SETS)),
+    default="all",
+    show_default=True,
+    help="Which figures: the care metrics, engagement versus reach, both, or the short headline table.",
+)
+@click.option("--rebuild", is_flag=True, help="First recompute the aggregates from every stored row.")
 @clear_errors
 def metrics(
     data_dir: Path | None,
@@ -325,9 +333,12 @@ def metrics(
     platforms: tuple[str, ...],
     by: Grouping,
     fmt: str,
+    figure_set: FigureSet,
     rebuild: bool,
 ) -> None:
-    """The care metrics per group: who is answered, how fast, within which SLA (docs/metrics.md)."""
+    """The care and engagement figures per group: who is answered, how fast, within which SLA; who is answered by
+    follower tier, conversation or broadcast, canned or personal, what it changes, beside reach (docs/metrics.md).
+    ``--by brand,tier`` gives the equity figures per follower tier."""
     from streams.metrics import care
     from streams.metrics.report import render
 
@@ -350,11 +361,10 @@ def metrics(
         rows = care.metrics(warehouse, query)
         if not rows:
             known = sorted(care.brands_in(warehouse, care.MetricsQuery()))
-            click.echo(
-                f"rapport: no inbound messages for this selection (brands: {', '.join(known) or 'none'})", err=True
-            )
-        columns = care.column_names(by, query.windows(query.brands or care.brands_in(warehouse, query)))
-        click.echo(render(rows, fmt, columns), nl=False)
+            click.echo(f"rapport: no data for this selection (brands: {', '.join(known) or 'none'})", err=True)
+        windows = query.windows(query.brands or care.brands_in(warehouse, query))
+        columns = care.column_names(by, windows, figure_set)
+        click.echo(render(care.select(rows, columns), fmt, columns), nl=False)
     finally:
         warehouse.close()
 

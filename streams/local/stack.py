@@ -364,7 +364,14 @@ def care_report(settings: Settings) -> str:
     warehouse = connect(settings.warehouse_url)
     try:
         care.refresh_pending(warehouse)
-        return render(care.metrics(warehouse, care.MetricsQuery(policies=care.brand_policies(settings))), "table")
+        query = care.MetricsQuery(policies=care.brand_policies(settings))
+        rows = care.metrics(warehouse, query)
+        windows = query.windows(care.brands_in(warehouse, query))
+        return (
+            render(care.select(rows, care.column_names("brand", windows, "care")), "table")
+            + "\nEngagement versus reach (`rapport metrics --figures headline`; all figures: --figures engagement):\n"
+            + render(care.select(rows, care.column_names("brand", windows, "headline")), "table")
+        )
     finally:
         warehouse.close()
 

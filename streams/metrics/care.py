@@ -313,12 +313,28 @@ def by_tier(by: Grouping) -> bool:
     return by.endswith(",tier")
 
 
-def column_names(by: Grouping, windows: Sequence[int]) -> list[str]:
-    """The group keys and the figures, as ``json`` and ``csv`` name them."""
+FigureSet = Literal["all", "care", "engagement", "headline"]
+FIGURE_SETS: tuple[FigureSet, ...] = ("all", "care", "engagement", "headline")
+
+
+def column_names(by: Grouping, windows: Sequence[int], figure_set: FigureSet = "all") -> list[str]:
+    """The group keys and the figures, as ``json`` and ``csv`` name them (``figure_set``: all of them, the care
+    or the engagement figures, or the short engagement-versus-reach table)."""
     keys = [name for name, _ in _keys(by, "hour")]
     if by_tier(by):
         return [*keys, "tier", *engagement.TIER_FIGURES]
-    return keys + figure_names(windows) + list(engagement.FIGURES)
+    chosen = {
+        "all": figure_names(windows) + list(engagement.FIGURES),
+        "care": figure_names(windows),
+        "engagement": list(engagement.FIGURES),
+        "headline": list(engagement.HEADLINE),
+    }[figure_set]
+    return keys + chosen
+
+
+def select(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
+    """``rows`` with only ``columns``, in that order."""
+    return [{name: row.get(name) for name in columns} for row in rows]
 
 
 def figure_names(windows: Sequence[int]) -> list[str]:
@@ -393,7 +409,12 @@ def to_figures(rows: Sequence[Sequence[Any]], query: MetricsQuery, windows: Sequ
 def brands_in(warehouse: Warehouse, query: MetricsQuery) -> list[str]:
     if query.brands:
         return list(query.brands)
-    return [str(b) for (b,) in warehouse.rows("SELECT DISTINCT brand FROM care_hourly")]
+    return [
+        str(b)
+        for (b,) in warehouse.rows(
+            "SELECT DISTINCT brand FROM care_hourly UNION DISTINCT SELECT DISTINCT brand FROM reach_hourly ORDER BY 1"
+        )
+    ]
 
 
 def metrics(warehouse: Warehouse, query: MetricsQuery, direct: bool = False) -> list[dict[str, Any]]:

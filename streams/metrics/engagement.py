@@ -453,6 +453,20 @@ FIGURES = (
     "vanity_engagement_rate",
     "answered_per_1k_impressions",
 )
+#: The short "engagement versus reach" table (``rapport metrics --figures headline``, the end of ``rapport up``).
+HEADLINE = (
+    "inbound_messages",
+    "reply_rate",
+    "equity_index",
+    "conversation_share",
+    "multi_turn_rate",
+    "canned_reply_rate",
+    "improved_after_reply_rate",
+    "won_back_customers",
+    "impressions",
+    "vanity_engagement_rate",
+    "answered_per_1k_impressions",
+)
 #: The figures of a tier grouping (``--by brand,tier``), after the keys.
 TIER_FIGURES = ("inbound_messages", "answered_messages", "reply_rate", "first_response_median_s", "equity_index")
 ENGAGEMENT_PARTS = (

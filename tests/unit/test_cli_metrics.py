@@ -112,4 +112,4 @@ def test_an_unknown_brand_says_so_and_csv_keeps_its_header(data: Path) -> None:
     result = rapport(data, "metrics", "--data-dir", str(data / "data"), "--brand", "NoSuchBrand", "--format", "csv")
     assert result.returncode == 0
     assert result.stdout.splitlines() == [",".join(care.column_names("brand", [3600, 86400]))]
-    assert "no inbound messages for this selection (brands: acme, zeta)" in result.stderr
+    assert "no data for this selection (brands: acme, zeta)" in result.stderr
