@@ -5,23 +5,36 @@
 couple of weeks. The data is made up but behaves like the real thing, so the demo makes the
 product's point: *reach is not engagement*. Every brand posts and gets likes, but the brands differ
 in whether (and how fast) they answer the people who write to them, so every care metric (reply rate,
-first-response median and p90, answered within 1 h / 24 h, SLA breaches, backlog, response equity by
-follower count) has a brand that stands out. The names hint at the habits:
+first-response median and p90, answered within 1 h / 24 h, SLA breaches, backlog) and every figure of
+"engagement versus reach" (response equity by follower tier, conversation versus broadcast, canned
+replies, sentiment shift after a reply, returning customers, reach) has a brand that stands out. The
+names hint at the habits:
 
 =============== ================= ============================================================
 brand           habit             what it does
 =============== ================= ============================================================
-SwiftBank       attentive         answers nearly every message that needs a reply, in minutes
-VIPGlow         influencer_only   answers accounts with 10k+ followers, rarely anyone else
+SwiftBank       attentive         answers nearly every message that needs a reply, in minutes,
+                                  and its agents write every reply themselves (personal: hardly
+                                  any reply is canned)
+VIPGlow         influencer_only   answers accounts with 10k+ followers first: nearly all of them,
+                                  within minutes; rarely anyone else, and then hours later
 BlackoutEnergy  outage            answers most people within the hour, but its care team goes
                                   dark for 9 hours on the middle day (08:00–17:00 UTC): no
                                   reply at all while customers keep writing (some twice:
                                   "is anyone there?"), then a slow catch-up over the evening;
                                   a quarter of the held-up messages are never answered
-MegaphoneMotors broadcaster       posts all day to a huge audience, almost never replies
-SnailTel        slow              answers most people, but hours (sometimes a day) later
-FirefightAir    firefighter       answers complaints quickly, ignores questions and praise
+MegaphoneMotors broadcaster       posts all day to a huge audience, almost never replies: most
+                                  of what it sends is broadcast
+SnailTel        slow              answers most people, but hours (sometimes a day) later, and
+                                  with templates: "Sorry to hear that @x, please DM us your
+                                  account number and we'll look into it" (most replies canned)
+FirefightAir    firefighter       answers complaints quickly, ignores questions and praise; its
+                                  customers mostly write in angry, and its replies turn them
+                                  around (the follow-up after its reply is usually happy)
 =============== ================= ============================================================
+
+The other brands answer with a mix of their templates and personal replies; their customers come back
+after a reply happy less often than FirefightAir's (an unhappy follow-up is as angry as the complaint).
 
 What is generated, per brand and customer:
 
@@ -33,11 +46,25 @@ What is generated, per brand and customer:
   those only now and then, out of courtesy;
 - the brand's **replies** (``parent_id`` = the customer's message, ``customer_id`` = that customer) and
   the rest of the conversation: a brand often asks for details ("Can you DM us your order number?"),
-  the customer answers ("done, sent": a message that needs a reply again) and the brand closes the
-  case; or the customer says thanks (no reply needed) or that it still does not work.
+  the customer answers ("done, sent"; after a complaint, angrily or gratefully, by how well the brand
+  turns people around: a message that needs a reply again) and the brand closes the case; or the
+  customer says thanks (no reply needed) or that it still does not work. A reply is personal (composed
+  by an agent: its own words, a case number, a time, a signature) or one of the brand's templates, by
+  the brand's ``personal_share``.
 
-Customers' follower counts span the tiers of the equity metric: many under 100, some 100–999 and
-1k–9,999, a few influencers with 10k or more.
+Customers write to a brand several times over the period (each message that is not a reply opens a
+new conversation), so most of them are returning customers, and the attentive brands answer them in
+several conversations.
+
+Customers' follower counts have a heavy tail and span the tiers of the equity metric: many under 100,
+some 100–999 and 1k–9,999, a few influencers with 10k or more, a handful with 100k or more. Half of the
+facebook customers show no follower count (a personal profile): their events carry ``author_followers``
+None (the ``unknown`` tier); the brands still see how big they are.
+
+``post_updates()`` gives the later versions the platforms report of some posts (same ``event_id``, a later
+``updated_at``, grown impressions, likes and shares): ``streams/local/demo_webhooks.py`` delivers them through
+the canonical webhook, as a metrics poller would, with the platforms' own reaction, share and follow events.
+They are not in the replay file, which holds every event once.
 
 A small deterministic fraction of the lines (~0.5%) is deliberately bad — invalid JSON, a missing
 ``brand``, a ``created_at`` without timezone, an unknown ``kind`` — so the demo also shows the
@@ -67,6 +94,11 @@ FOLLOWER_TIER_WEIGHTS = (45, 30, 17, 8)
 """How many customers (relative) fall in each follower tier."""
 INFLUENCER_FOLLOWERS = FOLLOWER_TIERS[-1]
 """Customers with at least this many followers count as influencers."""
+INFLUENCER_TAIL = 0.75
+"""Pareto shape of the influencers' follower counts (from 10k): about one in six has 100k or more."""
+MAX_FOLLOWERS = 3_000_000
+HIDDEN_FOLLOWERS_SHARE = {"facebook": 0.5}
+"""Share of a platform's customers whose events carry no follower count (``author_followers`` None)."""
 OUTAGE_START_HOUR = 8
 """A brand with ``outage_hours`` stops answering at this UTC hour of the middle day of the window."""
 OUTAGE_LOST_SHARE = 0.25
@@ -90,6 +122,11 @@ ASK_CHANCE: dict[Intent, float] = {"complaint": 0.5, "request": 0.4, "question":
 """Chance that the brand's first answer asks the customer for details (a DM with a reference)."""
 MAX_BRAND_TURNS = 3
 """At most this many brand replies in one conversation."""
+CONTENT_HAPPY_CHANCE = 0.75
+"""Chance that a follow-up after a reply is happy when the conversation did not open with a complaint."""
+ANSWER_MOOD_SHARE = 0.7
+"""A customer who complained answers a brand's question angrily with this share of ``1 - turnaround``,
+gratefully with this share of ``turnaround``, plainly otherwise ("done, sent")."""
 
 
 def follower_tier(followers: int) -> int:
@@ -133,6 +170,19 @@ class Persona:
     brand_followers: int = 50_000
     post_reach: int = 20_000
     """Median impressions of a post."""
+    tier_delay_factors: tuple[float, float, float, float] | None = None
+    """Multipliers of ``median_delay_minutes`` by the customer's follower tier (None: 1 for every tier)."""
+    personal_share: float = 0.5
+    """Share of the brand's replies an agent writes personally; the rest come from its templates."""
+    templates: Literal["standard", "canned"] = "standard"
+    """The brand's templates: ``standard`` (a few per intent, with the customer's name) or ``canned`` (one
+    apology that sends everyone to DMs, whatever they wrote)."""
+    opening_weights: tuple[float, ...] = OPENING_WEIGHTS
+    """How likely each of ``OPENINGS`` is as a customer's first message to this brand."""
+    follow_up_chance: float = 0.35
+    """Chance that the customer writes again after a reply that did not ask for anything."""
+    turnaround: float = 0.3
+    """Chance that a customer who complained is happy in that follow-up (otherwise as angry as before)."""
 
     def answer_probability(self, followers: int, opening: Intent, message: Intent | None = None) -> float:
         """Chance that the brand answers ``message`` (default: ``opening``) of a conversation opened by ``opening``."""
@@ -144,6 +194,11 @@ class Persona:
             rate = self.answer_rate
         return rate if (message or opening) in NEEDS_REPLY else COURTESY_SHARE * rate
 
+    def delay_minutes(self, followers: int) -> float:
+        """The brand's typical time to answer a customer with ``followers``."""
+        factor = 1.0 if self.tier_delay_factors is None else self.tier_delay_factors[follower_tier(followers)]
+        return self.median_delay_minutes * factor
+
 
 PERSONAS: tuple[Persona, ...] = (
     Persona(
@@ -153,24 +208,26 @@ PERSONAS: tuple[Persona, ...] = (
         topics=("card", "transfer", "app login", "savings account", "statement"),
         products=("mobile app", "savings account", "travel card"),
         reference="account number",
-        answer_rate=0.96,
+        answer_rate=0.97,
         median_delay_minutes=7,
         delay_spread=0.7,
         posts_per_day=1.0,
         brand_followers=120_000,
         post_reach=30_000,
+        personal_share=1.0,
     ),
     Persona(
         brand="VIPGlow",
         habit="influencer_only",
-        description="answers accounts with 10k+ followers, rarely anyone else",
+        description="answers accounts with 10k+ followers first, rarely anyone else",
         topics=("order", "foundation shade", "delivery", "lipstick", "gift card"),
         products=("serum", "spring palette", "lip oil"),
         reference="order number",
         answer_rate=0.05,
         tier_answer_rates=(0.03, 0.06, 0.2, 0.92),
         influencer_pull=0.5,
-        median_delay_minutes=25,
+        median_delay_minutes=40,
+        tier_delay_factors=(4.0, 3.0, 1.5, 0.4),
         posts_per_day=1.5,
         brand_followers=400_000,
         post_reach=90_000,
@@ -207,7 +264,7 @@ PERSONAS: tuple[Persona, ...] = (
     Persona(
         brand="SnailTel",
         habit="slow",
-        description="answers most people, but hours (sometimes a day) later",
+        description="answers most people, but hours (sometimes a day) later, with templates",
         topics=("bill", "signal", "roaming", "contract", "router"),
         products=("5G plan", "fibre router", "family bundle"),
         reference="account number",
@@ -217,11 +274,13 @@ PERSONAS: tuple[Persona, ...] = (
         posts_per_day=1.0,
         brand_followers=80_000,
         post_reach=15_000,
+        personal_share=0.1,
+        templates="canned",
     ),
     Persona(
         brand="FirefightAir",
         habit="firefighter",
-        description="answers complaints quickly, ignores questions and praise",
+        description="answers complaints quickly and turns the customers around, ignores questions and praise",
         topics=("flight", "luggage", "refund", "booking", "seat"),
         products=("summer fares", "city breaks", "airport lounge"),
         reference="booking reference",
@@ -231,6 +290,9 @@ PERSONAS: tuple[Persona, ...] = (
         posts_per_day=1.0,
         brand_followers=250_000,
         post_reach=40_000,
+        opening_weights=(0.45, 0.17, 0.11, 0.08, 0.12, 0.07),
+        follow_up_chance=0.65,
+        turnaround=0.92,
     ),
 )
 PERSONAS_BY_HABIT = {p.habit: p for p in PERSONAS}
@@ -329,12 +391,32 @@ NUDGES = (
 NUDGE_CHANCE = 0.5
 CUSTOMER_ANSWERS = ("done, sent", "Done, sent 👍", "DM sent!", "Just sent it over DM", "Sent you the details now")
 """The customer's answer to a brand's question: it needs a reply."""
-FOLLOW_UPS_HAPPY = ("Thanks, that fixed it! 🙏", "Great, thank you for the quick answer", "Perfect, thanks!")
-FOLLOW_UPS_UNHAPPY = (
-    "Still not working...",
-    "I did what you said and it's still the same 😤",
-    "That doesn't help at all, really annoyed",
+ANNOYED_ANSWERS = (
+    "DM sent, for the third time. Pathetic, awful service",
+    "Sent. Why do I have to repeat everything? Terrible service, really angry",
+    "Sent AGAIN. Worst service ever, nobody reads anything 😡",
 )
+"""The answer of a customer who complained and is fed up of being asked (as negative as the complaint)."""
+GRATEFUL_ANSWERS = (
+    "DM sent, thank you for the quick help! 🙏",
+    "Sent! Thanks so much for getting back to me so fast",
+    "Done, sent. Really appreciate you looking into it 🙂",
+)
+"""The answer of a customer who complained and whom the brand's reply already calmed down."""
+FOLLOW_UPS_HAPPY = (
+    "Thanks, that fixed it! 🙏",
+    "Great, thank you for the quick answer",
+    "Perfect, thanks!",
+    "Wow, thank you so much, you turned my day around! 🙏",
+    "Sorted! Really appreciate the help, great team",
+)
+FOLLOW_UPS_UNHAPPY = (
+    "Still broken. Worst service ever, never again 😡",
+    "I did what you said and it's still the same. Useless, terrible 😤",
+    "That doesn't help at all, really annoyed",
+    "Still the same problem. Horrible, I hate this",
+)
+"""Still not solved: as angry as a complaint (VADER about −0.6 to −0.9), so the shift after the reply is not up."""
 SECOND_REPLIES: dict[Intent, tuple[str, ...]] = {
     "answer": (
         "Thanks {name}, got it. We've sorted your {topic}; you'll get a confirmation shortly.",
@@ -347,6 +429,118 @@ SECOND_REPLIES: dict[Intent, tuple[str, ...]] = {
     "thanks": ("Thanks for letting us know {name}, glad we could help!", "Glad it's sorted, {name}! 💙"),
 }
 """The brand's later answers, by the customer's follow-up (``answer``, unhappy ``complaint``, ``thanks``)."""
+
+# The ``canned`` templates: one apology that sends everyone to DMs, with small variations (Jaccard of their
+# words ≥ 0.8 with each other once the @handle is removed, so the canned-reply rule flags all but the first).
+CANNED_FIRST = (
+    "Sorry to hear that @{handle}, please DM us your {reference} and we'll look into it.",
+    "Hi @{handle}, sorry to hear that. Please DM us your {reference} and we'll look into it.",
+    "@{handle} Sorry to hear that! Please DM us your {reference} and we'll look into it for you.",
+    "Sorry to hear that @{handle}. Please DM us your {reference} and we'll look into it 🙂",
+)
+CANNED_COURTESY = (
+    "Thanks for reaching out @{handle}, we're always here to help!",
+    "@{handle} Thanks for reaching out! We're always here to help.",
+)
+CANNED_SECOND: dict[Intent, tuple[str, ...]] = {
+    "answer": (
+        "Thanks @{handle}, we've received your details and passed them to the relevant team.",
+        "Thanks @{handle}! We've received your details and passed them on to the relevant team.",
+    ),
+    "complaint": (
+        "We're sorry you're still having trouble @{handle}, please DM us your {reference} and we'll look into it.",
+        "@{handle} We're sorry you're still having trouble. Please DM us your {reference} and we'll look into it.",
+    ),
+    "thanks": ("Glad we could help @{handle}, have a great day!", "@{handle} Glad we could help, have a great day!"),
+}
+
+# Personal replies: an agent writes them, so they are composed of short parts (an opener with the customer's
+# name and topic, what the agent did with a case number and a time, a signature). Two with the same opener and
+# action still differ in about five of their ~20 words (name, topic, case, time, agent): Jaccard well below 0.8.
+AGENTS = ("Jess", "Tom", "Amira", "Ben", "Kofi", "Lena", "Raj", "Mei", "Dan", "Sara", "Ines", "Olu")
+TEAMS = ("payments", "technical", "billing", "care", "specialist", "operations")
+MINUTES = ("00", "15", "30", "45")
+SIGN_OFFS = ("^{agent}", "– {agent}", "{agent} at {brand}", "Speak soon, {agent}")
+PERSONAL_OPENERS: dict[Intent, tuple[str, ...]] = {
+    "complaint": (
+        "{name}, so sorry your {topic} let you down again.",
+        "Oh no {name}, a broken {topic} is the last thing you need.",
+        "Hi {name}, sorry about the {topic}, that's not good enough.",
+        "{name}, I hear you: the {topic} should just work.",
+        "Hello {name}, apologies for the {topic} hassle.",
+    ),
+    "question": (
+        "Hi {name}, good question about the {topic}!",
+        "Hey {name}, happy to explain the {topic}.",
+        "{name}, thanks for checking on the {topic} first.",
+        "Hello {name}, glad you asked about the {topic}.",
+    ),
+    "request": (
+        "Of course {name}, happy to help with the {topic}.",
+        "Hi {name}, leave the {topic} with me.",
+        "{name}, no problem, I'm on your {topic} now.",
+        "Hello {name}, thanks for the {topic} details.",
+    ),
+    "thanks": (
+        "Aw, thanks {name}!",
+        "Lovely to hear about the {topic}, {name}.",
+        "{name}, you're very welcome.",
+        "Cheers {name}, glad the {topic} is sorted.",
+    ),
+    "praise": (
+        "Thank you {name}, that means a lot!",
+        "{name}, so glad you like the {product}!",
+        "Love hearing this {name}!",
+        "Thanks {name}, I'll tell the {product} team.",
+    ),
+    "emoji": ("Right back at you {name}!", "{name}, this made us smile.", "Thanks for the love {name}!"),
+}
+PERSONAL_ACTIONS: dict[Intent, tuple[str, ...]] = {
+    "complaint": (
+        "Case {case} is open and I'll check it myself by {time}.",
+        "I've reset it under ref {case}, try again after {time}?",
+        "Our {team} team has it as case {case}; news by {time}.",
+        "Logged as case {case}, I'll update you by {time}.",
+    ),
+    "question": (
+        "Yes: the steps are in the app under Help (note {case}), and I'm here till {time}.",
+        "About two working days; nothing blocks yours, I checked at {time} (ref {case}).",
+        "App, Profile, then {topic}: a minute. Stuck? I'm here till {time} (ref {case}).",
+    ),
+    "request": (
+        "Call back booked for {time} {day}, case {case}.",
+        "Raised as case {case}, sorted before {time}.",
+        "Passed to our {team} team as case {case}, they'll call by {time}.",
+    ),
+}
+PERSONAL_COURTESY = (
+    "Enjoy your {day}!",
+    "Shout any time, even on a {day} night.",
+    "More good stuff coming this {day}.",
+    "Have a lovely {day}!",
+    "Happy {day} from all of us!",
+)
+PERSONAL_ASKS = (
+    "Could you DM me your {reference}? Case {case} is open till {time}.",
+    "Can you send your {reference} over DM? I'm on till {time} (ref {case}).",
+    "DM me your {reference} and I'll reply by {time}, case {case}.",
+)
+PERSONAL_SECOND: dict[Intent, tuple[str, ...]] = {
+    "answer": (
+        "Got it {name}. Found the {topic} problem and fixed it at {time} (case {case}).",
+        "Thanks {name}, your {topic} should be back to normal by {time}, ref {case}.",
+        "Perfect {name}, case {case} updated; confirmation before {time}.",
+    ),
+    "complaint": (
+        "{name}, sorry it's still not right: case {case} is escalated, call by {time}.",
+        "Not on, {name}. Case {case} reopened and I'll call before {time}.",
+    ),
+    "thanks": (
+        "Brilliant, glad your {topic} is sorted {name}! Closing case {case}.",
+        "Great news about the {topic}, {name}. Enjoy your {day}!",
+        "Happy to help {name}, case {case} closed at {time}.",
+    ),
+}
 POSTS = (
     "Meet the new {product} ✨ Available today.",
     "Weekend offer: 20% off the {product}! Don't miss it.",
@@ -382,10 +576,17 @@ class Customer:
     handle: str
     name: str
     followers: int
+    """How many followers the customer has (what the brands see on the profile)."""
     brands: tuple[int, ...]
     """Indexes of the brands this customer talks to."""
     chattiness: float
     """Messages per brand per week."""
+    shows_followers: bool = True
+    """False: the platform reports no follower count for this customer (``author_followers`` None)."""
+
+    @property
+    def reported_followers(self) -> int | None:
+        return self.followers if self.shows_followers else None
 
 
 # --- building the events --------------------------------------------------------------------------
@@ -431,10 +632,11 @@ class _Generator:
         begin = self.start + timedelta(days=(self.end - self.start).days // 2, hours=OUTAGE_START_HOUR)
         return begin, begin + timedelta(hours=persona.outage_hours)
 
-    def answer_time(self, brand: Brand, asked_at: datetime) -> datetime | None:
-        """When the brand answers a message written at ``asked_at`` (None: lost in an outage's backlog)."""
+    def answer_time(self, brand: Brand, asked_at: datetime, followers: int) -> datetime | None:
+        """When the brand answers a message written at ``asked_at`` by a customer with ``followers`` (None: lost
+        in an outage's backlog)."""
         persona = brand.persona
-        at = self.later(asked_at, persona.median_delay_minutes, persona.delay_spread)
+        at = self.later(asked_at, persona.delay_minutes(followers), persona.delay_spread)
         outage = self.outage(persona)
         if outage is None or at < outage[0] or asked_at >= outage[1]:
             return at
@@ -470,10 +672,11 @@ class _Generator:
             self.brands.append(Brand(persona, persona.brand + suffix, 100_000_000 + 7_919 * (index + 1)))
 
     def followers(self) -> int:
-        """A follower count: a tier drawn by ``FOLLOWER_TIER_WEIGHTS``, log-uniform in it; influencers Pareto."""
+        """A follower count: a tier drawn by ``FOLLOWER_TIER_WEIGHTS``, log-uniform in it; influencers Pareto
+        (shape ``INFLUENCER_TAIL``: a heavy tail, up to ``MAX_FOLLOWERS``)."""
         tier = self.rng.choices(range(len(FOLLOWER_TIER_WEIGHTS)), weights=FOLLOWER_TIER_WEIGHTS)[0]
         if tier == len(FOLLOWER_TIERS):
-            return min(3_000_000, int(INFLUENCER_FOLLOWERS * self.rng.paretovariate(1.0)))
+            return min(MAX_FOLLOWERS, int(INFLUENCER_FOLLOWERS * self.rng.paretovariate(INFLUENCER_TAIL)))
         low, high = (1, *FOLLOWER_TIERS)[tier], FOLLOWER_TIERS[tier]
         return min(high - 1, int(low * (high / low) ** self.rng.random()))
 
@@ -501,6 +704,7 @@ class _Generator:
                     followers=followers,
                     brands=brands,
                     chattiness=self.rng.choice((1.0, 1.5, 2.5, 3.5, 5.0)),
+                    shows_followers=self.rng.random() >= HIDDEN_FOLLOWERS_SHARE.get(platform, 0.0),
                 )
             )
 
@@ -515,7 +719,7 @@ class _Generator:
             "brand": brand.name,
             "author_id": customer.author_id,
             "author_handle": customer.handle,
-            "author_followers": customer.followers,
+            "author_followers": customer.reported_followers,
             "direction": "inbound",
             "customer_id": customer.author_id,
         }
@@ -538,9 +742,11 @@ class _Generator:
 
         The brand answers with its habit's probability for the opening ``intent`` (a bit less on later
         turns, much less for a message that needs no reply). Its first answer may ask for details; the
-        customer then usually sends them ("done, sent"). Otherwise the customer sometimes says thanks or
-        that it still does not work. A customer who writes during the brand's outage may write again
-        (``nudge``) an hour or so later, while the outage lasts.
+        customer then usually sends them ("done, sent"; after a complaint angrily or gratefully, by the
+        brand's ``turnaround``). Otherwise the customer sometimes (``follow_up_chance``) writes again:
+        thanks, or that it still does not work (after a complaint, happy with the brand's ``turnaround``).
+        A customer who writes during the brand's outage may write again (``nudge``) an hour or so later,
+        while the outage lasts.
         """
         persona, platform = brand.persona, customer.platform
         root = message.conversation_id or message.event_id
@@ -551,21 +757,15 @@ class _Generator:
             chance = persona.answer_probability(customer.followers, intent, last_intent)
             if self.rng.random() >= (0.9 * chance if turn else chance):
                 return
-            at = self.answer_time(brand, last.created_at)
+            at = self.answer_time(brand, last.created_at, customer.followers)
             if at is None:
                 return
-            asks = not turn and self.rng.random() < ASK_CHANCE.get(intent, 0)
-            if asks:
-                template = self.rng.choice(ASKS)
-            elif turn:
-                template = self.rng.choice(SECOND_REPLIES[last_intent])
-            else:
-                template = self.rng.choice(REPLIES[intent])
+            text, asks = self.reply_text(brand, customer, topic, intent, last_intent, turn, at)
             reply = self.add(
                 at,
                 event_id=f"{platform}:{self.next_native_id(platform, brand, at)}",
                 kind="reply",
-                text=template.format(name=customer.name, topic=topic, reference=persona.reference),
+                text=text,
                 parent_id=last.event_id,
                 conversation_id=root,
                 **self.brand_fields(platform, brand, customer),
@@ -575,11 +775,18 @@ class _Generator:
             if asks:
                 if self.rng.random() >= 0.75:
                     return
-                last_intent, text = "answer", self.rng.choice(CUSTOMER_ANSWERS)
+                answers: tuple[str, ...] = CUSTOMER_ANSWERS
+                if intent == "complaint":
+                    mood = self.rng.random()
+                    if mood < ANSWER_MOOD_SHARE * (1 - persona.turnaround):
+                        answers = ANNOYED_ANSWERS
+                    elif mood < ANSWER_MOOD_SHARE:
+                        answers = GRATEFUL_ANSWERS
+                last_intent, text = "answer", self.rng.choice(answers)
             else:
-                if self.rng.random() >= 0.35:
+                if self.rng.random() >= persona.follow_up_chance:
                     return
-                happy = self.rng.random() < (0.75 if intent != "complaint" else 0.45)
+                happy = self.rng.random() < (persona.turnaround if intent == "complaint" else CONTENT_HAPPY_CHANCE)
                 last_intent = "thanks" if happy else "complaint"
                 text = self.rng.choice(FOLLOW_UPS_HAPPY if happy else FOLLOW_UPS_UNHAPPY)
             at = self.later(reply.created_at, 20, 1.0)
@@ -595,6 +802,59 @@ class _Generator:
             if follow_up is None:
                 return
             last = follow_up
+
+    def reply_text(
+        self, brand: Brand, customer: Customer, topic: str, intent: Intent, last_intent: Intent, turn: int, at: datetime
+    ) -> tuple[str, bool]:
+        """The text of the brand's reply (written at ``at``) on ``turn`` of a conversation opened with ``intent``
+        (``last_intent``: the message it answers), and whether it asks the customer for details.
+
+        Personal (``personal_share``): composed by an agent. Otherwise a template: ``canned`` brands send
+        everyone who needs help the same apology and a request to DM (so it always asks); ``standard``
+        brands have a few templates per intent, with the customer's name.
+        """
+        persona = brand.persona
+        personal = self.rng.random() < persona.personal_share
+        if persona.templates == "canned" and not personal:
+            asks = not turn and intent in NEEDS_REPLY
+            if asks:
+                template = self.rng.choice(CANNED_FIRST)
+            elif turn:
+                template = self.rng.choice(CANNED_SECOND[last_intent])
+            else:
+                template = self.rng.choice(CANNED_COURTESY)
+            return template.format(handle=customer.handle, reference=persona.reference), asks
+        asks = not turn and self.rng.random() < ASK_CHANCE.get(intent, 0)
+        if not personal:
+            if asks:
+                template = self.rng.choice(ASKS)
+            elif turn:
+                template = self.rng.choice(SECOND_REPLIES[last_intent])
+            else:
+                template = self.rng.choice(REPLIES[intent])
+            return template.format(name=customer.name, topic=topic, reference=persona.reference), asks
+        if turn:
+            parts = [self.rng.choice(PERSONAL_SECOND[last_intent])]
+        else:
+            opener = self.rng.choice(PERSONAL_OPENERS[intent])
+            if asks:
+                parts = [opener, self.rng.choice(PERSONAL_ASKS)]
+            else:
+                parts = [opener, self.rng.choice(PERSONAL_ACTIONS.get(intent, PERSONAL_COURTESY))]
+        parts.append(self.rng.choice(SIGN_OFFS))
+        text = " ".join(parts).format(
+            name=customer.name,
+            topic=topic,
+            product=self.rng.choice(persona.products),
+            reference=persona.reference,
+            case=self.rng.randrange(10_000, 100_000),
+            time=f"{self.rng.randrange(1, 12)}:{self.rng.choice(MINUTES)}{self.rng.choice(('am', 'pm'))}",
+            day=f"{at:%A}",
+            agent=self.rng.choice(AGENTS),
+            team=self.rng.choice(TEAMS),
+            brand=brand.name,
+        )
+        return text, asks
 
     def maybe_nudge(self, brand: Brand, customer: Customer, message: Interaction, topic: str) -> bool:
         """Write again if ``message`` came during the brand's outage; False once nudged (once is enough)."""
@@ -652,7 +912,7 @@ class _Generator:
                         **self.customer_fields(fan, brand),
                     )
         for fan in commenters:
-            intent = self.rng.choices(OPENINGS, weights=OPENING_WEIGHTS)[0]
+            intent = self.rng.choices(OPENINGS, weights=persona.opening_weights)[0]
             topic = self.rng.choice(persona.topics)
             when = self.later(at, 60, 1.0)
             comment = self.add(
@@ -681,7 +941,7 @@ class _Generator:
                     **self.customer_fields(customer, brand),
                 )
             for _ in range(self.poisson(customer.chattiness * weeks)):
-                intent = self.rng.choices(OPENINGS, weights=OPENING_WEIGHTS)[0]
+                intent = self.rng.choices(OPENINGS, weights=brand.persona.opening_weights)[0]
                 topic = self.rng.choice(brand.persona.topics)
                 product = self.rng.choice(brand.persona.products)
                 at = self.random_moment()
@@ -742,6 +1002,11 @@ def generate(
 
     Deterministic: the same arguments give byte-identical output. With the defaults, ~10k lines.
     """
+    return iter(_generated(seed, brands, customers, days, start).lines())
+
+
+def _generated(seed: int, brands: int, customers: int, days: int, start: datetime) -> _Generator:
+    """The generator after it made every event of ``generate`` (in ``events``, not yet sorted)."""
     if brands < 1 or customers < 1 or days < 1:
         raise ValueError("brands, customers and days must be at least 1")
     if start.tzinfo is None:
@@ -755,7 +1020,51 @@ def generate(
             gen.post(brand_index)
     for customer in gen.customers:
         gen.customer_activity(customer, weeks=days / 7)
-    return iter(gen.lines())
+    return gen
+
+
+UPDATED_POST_SHARE = 0.4
+"""Share of the posts of the last ``UPDATED_POST_DAYS`` whose counters the platforms report again."""
+UPDATED_POST_DAYS = 7
+POST_UPDATE_DELAY = timedelta(hours=8)
+"""The platforms report the grown counters this long after the end of the window (a poller's morning run)."""
+
+
+def post_updates(
+    seed: int = 7,
+    brands: int = 6,
+    customers: int = 400,
+    days: int = 14,
+    start: datetime = DEFAULT_START,
+) -> list[Interaction]:
+    """Later versions of some posts of ``generate(same arguments)``, in time order: the same event (same
+    ``event_id``, text and ``created_at``) with ``updated_at`` set to ``POST_UPDATE_DELAY`` after the window and
+    grown impressions, likes and shares (a post keeps being seen for days, most in its first two).
+
+    Deterministic, and ``generate``'s output does not depend on it (its own random numbers).
+    """
+    gen = _generated(seed, brands, customers, days, start)
+    rng = random.Random(seed * 1_000_003 + 1)
+    reported_at = gen.end + POST_UPDATE_DELAY
+    since = gen.end - timedelta(days=UPDATED_POST_DAYS)
+    updates = []
+    for at, _, post in sorted(gen.events, key=lambda item: (item[0], item[1])):
+        if post.kind != "post" or at < since or rng.random() >= UPDATED_POST_SHARE:
+            continue
+        age_days = (reported_at - at).total_seconds() / 86_400
+        growth = 1 + rng.uniform(0.2, 0.8) * (1 - math.exp(-age_days / 2))
+        impressions, likes, shares = post.impressions or 0, post.likes or 0, post.shares or 0
+        updates.append(
+            post.model_copy(
+                update={
+                    "impressions": int(impressions * growth),
+                    "likes": max(likes, int(likes * growth * rng.uniform(0.95, 1.05))),
+                    "shares": max(shares, int(shares * growth * rng.uniform(0.9, 1.1))),
+                    "updated_at": reported_at,
+                }
+            )
+        )
+    return updates
 
 
 def write_demo_file(path: Path, **kwargs: Any) -> int:

@@ -2,7 +2,10 @@
 
 The habit tests measure the generated events the way the care metrics do (reply rate of the messages that
 need a reply, first-response median, reply rate per follower tier, gaps between a brand's replies), so they
-fail if a habit disappears from the data.
+fail if a habit disappears from the data. The "engagement versus reach" tests measure what those figures
+need (issue 14): a heavy tail of follower counts, a brand that mostly broadcasts, canned replies by the rule
+of ``streams/processing/canned.py``, the sentiment shift after a reply, returning customers, posts whose
+counters grow, and reach signals through the real webhook parsers.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 import statistics
+import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,10 +26,13 @@ from pydantic import ValidationError
 
 from schemas.interaction import CONVERSATIONAL_KINDS, Interaction
 from streams.cli import main
-from streams.local import demo
-from streams.processing.pipeline import DictState, process_message
+from streams.local import demo, demo_webhooks
+from streams.processing.canned import canned_flags
+from streams.processing.pipeline import DictState, Options, process_message
+from streams.processing.platforms import BrandDirectory
 from streams.processing.records import ProcessResult, RawMessage
 from streams.processing.sentiment import SentimentScorer
+from streams.settings import Settings
 
 BRAND = {p.habit: p.brand for p in demo.PERSONAS}
 HOUR = 3600.0
@@ -74,7 +81,7 @@ def _intent_of_text() -> dict[str, demo.Intent]:
                     put(template.format(topic=topic), intent)
             for template in demo.NUDGES:
                 put(template.format(brand=persona.brand, topic=topic), "complaint")
-    for text in demo.CUSTOMER_ANSWERS:
+    for text in demo.CUSTOMER_ANSWERS + demo.ANNOYED_ANSWERS + demo.GRATEFUL_ANSWERS:
         put(text, "answer")
     for text in demo.FOLLOW_UPS_HAPPY:
         put(text, "thanks")
@@ -103,21 +110,26 @@ def first_replies(good: list[Interaction]) -> dict[str, Interaction]:
     return first
 
 
+def in_tier(event: Interaction, tier: int | None) -> bool:
+    """The event's author is in follower ``tier`` (None: any author, also one without a follower count)."""
+    return tier is None or (event.author_followers is not None and demo.follower_tier(event.author_followers) == tier)
+
+
 def reply_rate(good: list[Interaction], brand: str, tier: int | None = None, at_least: int = 20) -> float:
     """Share of the brand's messages that need a reply which it answered (from authors in ``tier``)."""
     answered = first_replies(good)
-    messages = [e for e in needing_reply(good, brand) if tier in (None, demo.follower_tier(e.author_followers or 0))]
+    messages = [e for e in needing_reply(good, brand) if in_tier(e, tier)]
     assert len(messages) >= at_least, f"too few messages for {brand} to judge"
     return sum(e.event_id in answered for e in messages) / len(messages)
 
 
-def response_seconds(good: list[Interaction], brand: str) -> list[float]:
-    """First-response times of the brand's answered messages that need a reply, sorted."""
+def response_seconds(good: list[Interaction], brand: str, tiers: tuple[int, ...] | None = None) -> list[float]:
+    """First-response times of the brand's answered messages that need a reply (from authors in ``tiers``), sorted."""
     answered = first_replies(good)
     return sorted(
         (answered[e.event_id].created_at - e.created_at).total_seconds()
         for e in needing_reply(good, brand)
-        if e.event_id in answered
+        if e.event_id in answered and (tiers is None or any(in_tier(e, tier) for tier in tiers))
     )
 
 
@@ -205,11 +217,14 @@ def test_event_shapes(good: list[Interaction]) -> None:
             assert event.direction == "outbound" and event.customer_id is None and event.parent_id is None
             assert event.author_id == event.brand
             assert event.impressions and event.likes is not None and event.impressions > event.likes
+            assert event.shares is not None and event.replies is not None
+            assert event.updated_at is None, "the file holds every event once: later versions come by webhook"
         if event.kind == "mention":
             assert event.direction == "inbound" and event.parent_id is None
             assert f"@{event.brand}" in (event.text or "")
         if event.direction == "inbound":
-            assert event.customer_id == event.author_id and event.author_followers is not None
+            assert event.customer_id == event.author_id
+            assert event.author_followers is not None or event.platform in demo.HIDDEN_FOLLOWERS_SHARE
         else:
             assert event.author_id == event.brand == event.author_handle
     assert any(any(ord(ch) > 0x2000 for ch in e.text or "") for e in good), "some texts have emoji"
@@ -320,7 +335,7 @@ def test_customers_answer_the_brands_questions(good: list[Interaction]) -> None:
 
 
 def test_follower_counts_span_the_equity_tiers(good: list[Interaction]) -> None:
-    followers = {e.author_id: e.author_followers or 0 for e in customer_messages(good)}
+    followers = {e.author_id: e.author_followers for e in customer_messages(good) if e.author_followers is not None}
     tiers = Counter(demo.follower_tier(f) for f in followers.values())
     share = [tiers[t] / len(followers) for t in range(4)]
     assert share[0] >= 0.35, "many customers under 100 followers"
@@ -328,6 +343,26 @@ def test_follower_counts_span_the_equity_tiers(good: list[Interaction]) -> None:
     assert 0.03 <= share[3] <= 0.12, "a few influencers with 10k+"
     assert max(followers.values()) >= 50_000
     assert [demo.follower_tier(f) for f in (0, 99, 100, 999, 1_000, 9_999, 10_000)] == [0, 0, 1, 1, 2, 2, 3]
+
+
+def test_follower_counts_have_a_heavy_tail_and_some_are_unknown(good: list[Interaction]) -> None:
+    """Most customers have under 1,000 followers, a few have 100k or more; some facebook customers show none."""
+    followers: dict[tuple[str, str], int | None] = {}
+    for event in customer_messages(good):
+        followers[(event.platform, event.author_id)] = event.author_followers
+    known = sorted(f for f in followers.values() if f is not None)
+    assert sum(f < 1_000 for f in known) / len(known) > 0.6
+    assert sum(f < 100 for f in known) / len(known) > 0.3
+    assert 3 <= sum(f >= 100_000 for f in known) <= 0.05 * len(known)
+    assert known[-1] >= 1_000_000
+    assert statistics.mean(known) > 10 * statistics.median(known), "a heavy tail: the mean far above the median"
+    unknown = [key for key, f in followers.items() if f is None]
+    assert 0.05 <= len(unknown) / len(followers) <= 0.2
+    assert {platform for platform, _ in unknown} == {"facebook"}
+    # on the platforms that report it, every event of a customer carries the same count
+    for event in good:
+        if event.direction == "inbound":
+            assert event.author_followers == followers.get((event.platform, event.author_id), event.author_followers)
 
 
 # --- each brand's habit shows in the numbers ---------------------------------------------------------
@@ -366,6 +401,27 @@ def test_the_broadcaster_posts_most_and_answers_least(good: list[Interaction]) -
     assert reply_rate(good, BRAND["broadcaster"]) < 0.1
 
 
+def test_the_broadcaster_mostly_broadcasts(good: list[Interaction]) -> None:
+    """Conversation versus broadcast: a broadcast is an outbound post with no parent and no customer, a brand
+    reply an outbound conversational message addressed to a customer. Every post carries its counters."""
+    broadcasts: Counter[str] = Counter()
+    replies: Counter[str] = Counter()
+    for event in good:
+        if event.direction != "outbound" or event.kind not in CONVERSATIONAL_KINDS:
+            continue
+        if event.kind == "post" and event.parent_id is None and event.customer_id is None:
+            broadcasts[event.brand] += 1
+            assert None not in (event.impressions, event.likes, event.shares, event.replies)
+        elif event.customer_id is not None:
+            replies[event.brand] += 1
+    share = {brand: replies[brand] / (replies[brand] + broadcasts[brand]) for brand in BRAND.values()}
+    broadcaster = BRAND["broadcaster"]
+    assert broadcasts[broadcaster] > 2 * replies[broadcaster] and broadcasts[broadcaster] >= 50
+    assert share[broadcaster] < 0.35, share
+    assert all(share[brand] > 0.75 for brand in BRAND.values() if brand != broadcaster), share
+    assert broadcasts[broadcaster] == max(broadcasts.values())
+
+
 def test_the_influencer_only_brand_answers_big_accounts(good: list[Interaction]) -> None:
     def by_tier(brand: str) -> list[float]:
         return [reply_rate(good, brand, tier) for tier in range(4)]
@@ -375,6 +431,10 @@ def test_the_influencer_only_brand_answers_big_accounts(good: list[Interaction])
     assert under_100 < 0.1 and hundreds < 0.15, rates
     assert max(under_100, hundreds) < thousands < influencers, f"more followers, more answers: {rates}"
     assert reply_rate(good, BRAND["influencer_only"]) < 0.4
+    # ... and first: big accounts wait minutes, the others (when answered at all) hours
+    big = statistics.median(response_seconds(good, BRAND["influencer_only"], tiers=(3,)))
+    small = statistics.median(response_seconds(good, BRAND["influencer_only"], tiers=(0, 1)))
+    assert big < 30 * 60 and small > 3 * big, (big, small)
     # the attentive brand answers every tier
     attentive = [reply_rate(good, BRAND["attentive"], tier, at_least=10) for tier in range(4)]
     assert min(attentive) > 0.8, attentive
@@ -431,6 +491,215 @@ def test_the_firefighter_answers_complaints_not_praise(good: list[Interaction]) 
     assert share("complaint") > 0.6
     assert share("praise") < 0.25
     assert share("question") < 0.25
+
+
+# --- engagement versus reach (issue 14) -------------------------------------------------------------
+
+
+def brand_replies(good: list[Interaction], brand: str) -> list[Interaction]:
+    """Outbound conversational messages of the brand addressed to a customer."""
+    return [
+        e
+        for e in good
+        if e.brand == brand and e.direction == "outbound" and e.kind in CONVERSATIONAL_KINDS and e.customer_id
+    ]
+
+
+def canned_rate(good: list[Interaction], brand: str) -> float:
+    """Figure 6: canned ÷ the brand's replies with at least 3 tokens (``canned_flags`` judges only those)."""
+    flags = canned_flags((e.event_id, int(e.created_at.timestamp()), e.text) for e in brand_replies(good, brand))
+    assert len(flags) >= 20, f"too few replies of {brand} to judge"
+    return sum(flags.values()) / len(flags)
+
+
+def test_one_brand_answers_with_templates_and_one_writes_personal_replies(good: list[Interaction]) -> None:
+    rates = {brand: canned_rate(good, brand) for brand in BRAND.values() if len(brand_replies(good, brand)) >= 50}
+    templated, personal = BRAND["slow"], BRAND["attentive"]
+    assert rates[templated] > 0.8, rates
+    assert rates[personal] < 0.05, rates
+    # the others mix templates and personal replies: in between
+    assert all(0.1 < rate < 0.6 for brand, rate in rates.items() if brand not in (templated, personal)), rates
+    # the templates: one apology that sends everyone to DMs (with small variations), and a few more
+    persona = demo.PERSONAS_BY_HABIT["slow"]
+    templates = {
+        template.format(handle="x", reference=persona.reference)
+        for template in (*demo.CANNED_FIRST, *demo.CANNED_COURTESY, *itertools.chain(*demo.CANNED_SECOND.values()))
+    }
+    texts = Counter(re.sub(r"@\w+", "@x", e.text or "") for e in brand_replies(good, templated))
+    assert sum(count for text, count in texts.items() if text in templates) > 0.8 * texts.total()
+    assert sum(count for text, count in texts.items() if "DM us your account number" in text) > 0.4 * texts.total()
+    # personal replies: almost every text is different
+    assert len({e.text for e in brand_replies(good, personal)}) > 0.95 * len(brand_replies(good, personal))
+
+
+def sentiment_pairs(good: list[Interaction], brand: str) -> list[tuple[float, float]]:
+    """Figure 5: for each answered inbound message M with a sentiment, (s(M), s(M′)) with M′ the same
+    customer's first later inbound message with text in the same conversation, written after the reply."""
+    score = SentimentScorer().score
+    answered = first_replies(good)
+    later: dict[tuple[str, str], list[Interaction]] = defaultdict(list)
+    mine = customer_messages(good, brand)
+    for event in mine:
+        later[(event.conversation_id or event.event_id, event.author_id)].append(event)
+    pairs = []
+    for message in mine:
+        reply, before = answered.get(message.event_id), score(message.text)
+        if reply is None or before is None:
+            continue
+        after = [
+            e
+            for e in later[(message.conversation_id or message.event_id, message.author_id)]
+            if e.created_at > reply.created_at and e.text
+        ]
+        if after:
+            shifted = score(min(after, key=lambda e: (e.created_at, e.event_id)).text)
+            if shifted is not None:
+                pairs.append((before, shifted))
+    return pairs
+
+
+def test_one_brand_turns_angry_customers_around(good: list[Interaction]) -> None:
+    """improved-after-reply: the share of pairs whose sentiment rose by more than 0.05."""
+
+    def improved(pairs: list[tuple[float, float]]) -> float:
+        return sum(after - before > 0.05 for before, after in pairs) / len(pairs)
+
+    def won_back(pairs: list[tuple[float, float]]) -> float:
+        """Of the pairs that open negative (≤ −0.05), the share whose follow-up is positive (≥ 0.05)."""
+        negative = [(before, after) for before, after in pairs if before <= -0.05]
+        assert len(negative) >= 5
+        return sum(after >= 0.05 for _, after in negative) / len(negative)
+
+    pairs = {brand: sentiment_pairs(good, brand) for brand in BRAND.values()}
+    turnaround = BRAND["firefighter"]
+    others = [brand for brand in BRAND.values() if brand != turnaround and len(pairs[brand]) >= 30]
+    assert len(pairs[turnaround]) >= 100 and len(others) >= 4
+    # its customers mostly open negative ...
+    negative = sum(before <= -0.05 for before, _ in pairs[turnaround]) / len(pairs[turnaround])
+    assert negative > 0.6
+    # ... and come back in a better mood far more often than the other brands' customers
+    rates = {brand: improved(pairs[brand]) for brand in [turnaround, *others]}
+    assert rates[turnaround] > 0.75, rates
+    assert all(rates[turnaround] > rates[brand] + 0.2 for brand in others), rates
+    assert all(won_back(pairs[turnaround]) > won_back(pairs[brand]) + 0.25 for brand in others)
+
+
+def test_customers_come_back_and_are_answered_again(good: list[Interaction]) -> None:
+    """Returning customers write in 2+ conversations; two-way customers are answered in 2+ of them."""
+    answered = first_replies(good)
+    for brand in BRAND.values():
+        conversations: dict[str, set[str]] = defaultdict(set)
+        answered_in: dict[str, set[str]] = defaultdict(set)
+        for event in customer_messages(good, brand):
+            conversation = event.conversation_id or event.event_id
+            conversations[event.author_id].add(conversation)
+            if event.event_id in answered:
+                answered_in[event.author_id].add(conversation)
+        returning = sum(len(c) >= 2 for c in conversations.values())
+        two_way = sum(len(c) >= 2 for c in answered_in.values())
+        assert returning > 0.5 * len(conversations), brand
+        if brand in (BRAND["attentive"], BRAND["slow"], BRAND["outage"]):
+            assert two_way > 0.5 * len(conversations), brand
+        if brand == BRAND["broadcaster"]:
+            assert two_way < 0.1 * len(conversations)
+
+
+def test_post_updates_are_later_versions_of_replayed_posts_with_grown_counters(good: list[Interaction]) -> None:
+    updates = demo.post_updates()
+    assert updates == demo.post_updates(), "deterministic"
+    posts = {e.event_id: e for e in good if e.kind == "post"}
+    assert 15 <= len(updates) <= 0.5 * len(posts)
+    assert len({u.event_id for u in updates}) == len(updates)
+    assert len({u.brand for u in updates}) >= 4
+    end = demo.DEFAULT_START + timedelta(days=14)
+    for update in updates:
+        original = posts[update.event_id]
+        assert update.updated_at is not None and update.updated_at > end > original.created_at
+        assert update.version_time > original.version_time
+        assert update.model_copy(update={"impressions": None, "likes": None, "shares": None, "updated_at": None}) == (
+            original.model_copy(update={"impressions": None, "likes": None, "shares": None})
+        )
+        assert (update.impressions or 0) > (original.impressions or 0)
+        assert (update.likes or 0) >= (original.likes or 0) and (update.shares or 0) >= (original.shares or 0)
+        assert (update.impressions or 0) > (update.likes or 0)
+    assert list(demo.generate()) == list(demo.generate()), "and generate() does not depend on them"
+
+
+@pytest.fixture(scope="module")
+def webhook_events(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """Every correctly signed demo delivery through the pipeline's own parser for its endpoint."""
+    settings = Settings(x_consumer_secret="x-secret", meta_app_secret="meta-secret", events_token="token")
+    brands = BrandDirectory.from_file(demo_webhooks.write_demo_brands(tmp_path_factory.mktemp("w") / "brands.yaml"))
+    state, rows = DictState(), []
+    for delivery in [*demo_webhooks.demo_deliveries(settings), *demo_webhooks.reach_deliveries(settings)]:
+        if delivery.expect != 200:
+            continue
+        fmt = delivery.path.rsplit("/", 1)[1]
+        result = process_message(
+            RawMessage(delivery.body, fmt, "rapport.raw"), state, lambda text: None, time.time(), Options(brands=brands)
+        )
+        if delivery.signals:
+            assert not result.dead_letters, (delivery.what, result.dead_letters[0].reason)
+            assert Counter(delivery.signals) == Counter(
+                "post update" if row["updated_at"] else row["kind"] for row in result.interactions
+            ), delivery.what
+        rows += result.interactions
+    return rows
+
+
+def test_reach_signals_reach_the_worker_through_the_webhook_endpoints(webhook_events: list[dict[str, Any]]) -> None:
+    kinds = Counter((row["brand"], row["platform"], row["kind"]) for row in webhook_events if not row["deleted"])
+    for kind in ("reaction", "share"):
+        for platform in ("x", "facebook"):
+            brands = {brand for brand, p, k in kinds if (p, k) == (platform, kind)}
+            assert len(brands) >= 3, (kind, platform, brands)
+    assert len({brand for brand, p, k in kinds if (p, k) == ("x", "follow")}) >= 3
+    total = Counter(kind for (_, _, kind), count in kinds.items() for _ in range(count))
+    assert total["reaction"] >= 40 and total["share"] >= 10 and total["follow"] >= 10, total
+    # the broadcaster gets the most of each
+    for kind in ("reaction", "share", "follow"):
+        per_brand = Counter({brand: count for (brand, _, k), count in kinds.items() if k == kind})
+        assert per_brand.most_common(1)[0][0] == BRAND["broadcaster"], (kind, per_brand)
+    # likes and retweets are of the brands' own posts; the X users have a heavy tail of followers
+    posts = {row["event_id"] for row in webhook_events if row["kind"] == "post"}
+    on_x = [row for row in webhook_events if row["platform"] == "x" and row["kind"] in ("reaction", "share")]
+    assert sum(row["parent_id"] in posts for row in on_x) >= len(on_x) - 1  # the one like of a reply
+    known = [row["author_followers"] for row in webhook_events if row["platform"] == "x" and row["kind"] != "post"]
+    assert None not in known
+    assert sum(f < 1_000 for f in known) > len(known) / 2 and max(known) >= 100_000
+
+
+def test_grown_post_counters_arrive_through_the_canonical_endpoint(webhook_events: list[dict[str, Any]]) -> None:
+    updates = {u.event_id: u for u in demo.post_updates()}
+    versions = {row["event_id"]: row for row in webhook_events if row["kind"] == "post" and row["updated_at"]}
+    assert versions.keys() == updates.keys()
+    for event_id, row in versions.items():
+        assert row["impressions"] == updates[event_id].impressions
+        assert row["_version"] > row["created_at"] * 1000, "a newer version than the replayed original"
+
+
+def test_the_webhook_summary_counts_the_reach_signals() -> None:
+    settings = Settings(x_consumer_secret="x-secret", meta_app_secret="meta-secret", events_token="token")
+    deliveries = demo_webhooks.reach_deliveries(settings)
+    assert deliveries == demo_webhooks.reach_deliveries(settings), "fixed bodies: posting them again counts once"
+    assert all(d.expect == 200 for d in deliveries)
+    signals = Counter(s for d in deliveries for s in d.signals)
+    assert signals["reaction"] > 0 and signals["share"] > 0 and signals["follow"] > 0 and signals["post update"] > 0
+    # and the summary that `rapport up --demo-webhooks` prints counts them
+    sent: list[str] = []
+
+    def accept(base_url: str, delivery: demo_webhooks.Delivery) -> int:
+        sent.append(delivery.what)
+        return delivery.expect
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(demo_webhooks, "post", accept)
+        summary = demo_webhooks.post_demo_webhooks("http://127.0.0.1:1", settings)
+    assert len(sent) == len(demo_webhooks.demo_deliveries(settings)) + len(deliveries)
+    assert (
+        f"reach signals: {signals['reaction']} reactions, {signals['share']} shares, {signals['follow']} follows, "
+        f"{signals['post update']} post counter updates"
+    ) in summary
 
 
 # --- parameters, file and CLI ------------------------------------------------------------------------
