@@ -291,6 +291,17 @@ CARE_HOURLY = Table(
             "The same for the conversations with at least one answered inbound message.",
         ),
         Column(
+            "conversation_hashes",
+            "Array(UInt64)",
+            "The same distinct sipHash64(conversation_id) as a sorted array (read with uniqExactArray: 3.5× faster "
+            "over a year than merging the states; `rapport metrics` reads these).",
+        ),
+        Column(
+            "answered_conversation_hashes",
+            "Array(UInt64)",
+            "The same for the conversations with at least one answered inbound message.",
+        ),
+        Column(
             "sla_breaches",
             "Map(UInt32, UInt64)",
             "SLA window in seconds → breaches (sla_breaches FINAL) of the hour's messages (read with sumMap).",

@@ -1,7 +1,13 @@
 -- 0003: the engagement-versus-reach figures (docs/metrics.md, "Engagement versus reach"): three aggregates
 -- recomputed from FINAL rows with the care metrics' marks (care_dirty), and the canned-reply flags they read.
 -- requires: 24.8
--- An existing warehouse gets these tables empty: `rapport metrics --rebuild` fills them from the stored rows.
+-- The last statement marks every stored hour for recomputation, so an existing warehouse gets these tables (and
+-- care_hourly's new columns) filled by the worker's next recomputation or by `rapport metrics`.
+
+-- The conversations of care_hourly as sorted arrays of sipHash64(conversation_id): `uniqExactArray` over them is
+-- ~3.5x faster than merging the uniqExact states (the states stay, with the same numbers).
+ALTER TABLE care_hourly ADD COLUMN IF NOT EXISTS conversation_hashes Array(UInt64) AFTER conversations_answered;
+ALTER TABLE care_hourly ADD COLUMN IF NOT EXISTS answered_conversation_hashes Array(UInt64) AFTER conversation_hashes;
 
 -- Inbound-message figures per (brand, platform, hour of the message, follower tier of its author).
 CREATE TABLE IF NOT EXISTS engagement_hourly
@@ -88,3 +94,7 @@ CREATE TABLE IF NOT EXISTS reply_canned
 ENGINE = ReplacingMergeTree(_version)
 PARTITION BY toYYYYMM(created_at)
 ORDER BY (brand, platform, event_id);
+
+INSERT INTO care_dirty (brand, platform, hour, _version, _done)
+SELECT DISTINCT brand, platform, toStartOfHour(created_at), toUInt64(toUnixTimestamp64Nano(now64(9))), 0
+FROM interactions;

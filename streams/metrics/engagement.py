@@ -358,41 +358,57 @@ WHERE brand = {string_literal(brand)} AND direction = 'outbound' AND kind IN {CO
     return touched
 
 
-def refresh(warehouse: Warehouse, buckets: Iterable[Bucket], chunk: int = 2000) -> int:
+#: Buckets per statement: each statement lists its buckets several times, and ClickHouse parses at most
+#: ``max_query_size`` (256 KiB) of SQL.
+CHUNK = 250
+
+
+def _chunks(buckets: Sequence[Bucket]) -> Iterable[Sequence[Bucket]]:
+    return (buckets[start : start + CHUNK] for start in range(0, len(buckets), CHUNK))
+
+
+def refresh(warehouse: Warehouse, buckets: Iterable[Bucket]) -> int:
     """Recompute every engagement aggregate that the changed ``buckets`` can touch (module doc). Returns how many
     hours of ``engagement_hourly`` were recomputed."""
     ordered = sorted(set(buckets))
     if not ordered:
         return 0
     version = time.time_ns()
-    hours, spans = affected(warehouse, ordered)
+    hours: set[Bucket] = set()
+    spans: dict[str, tuple[int, int]] = {}
+    for part in _chunks(ordered):
+        more_hours, more_spans = affected(warehouse, part)
+        hours.update(more_hours)
+        for brand, (start, end) in more_spans.items():
+            known = spans.get(brand)
+            spans[brand] = (min(start, known[0]), max(end, known[1])) if known else (start, end)
     reach = sorted(set(ordered) | refresh_canned(warehouse, spans, version))
-    for start in range(0, len(hours), chunk):
-        warehouse.command(refresh_engagement_sql(hours[start : start + chunk], version))
-    for start in range(0, len(reach), chunk):
-        warehouse.command(refresh_reach_sql(reach[start : start + chunk], version))
-    for start in range(0, len(ordered), chunk):
-        warehouse.command(refresh_customers_sql(ordered[start : start + chunk], version))
+    for part in _chunks(sorted(hours)):
+        warehouse.command(refresh_engagement_sql(part, version))
+    for part in _chunks(reach):
+        warehouse.command(refresh_reach_sql(part, version))
+    for part in _chunks(ordered):
+        warehouse.command(refresh_customers_sql(part, version))
     return len(hours)
 
 
 def refresh_all(warehouse: Warehouse) -> None:
-    """Recompute everything from the rows (``rapport metrics --rebuild``)."""
-    buckets = [
-        (str(b), str(p), int(h))
-        for b, p, h in warehouse.rows(
-            "SELECT DISTINCT brand, platform, toUnixTimestamp(toStartOfHour(created_at)) FROM interactions "
-            "UNION DISTINCT SELECT brand, platform, toUnixTimestamp(hour) FROM engagement_hourly "
-            "UNION DISTINCT SELECT brand, platform, toUnixTimestamp(hour) FROM reach_hourly"
-        )
-    ]
+    """Recompute everything from the rows (``rapport metrics --rebuild``): first a row of zeros over every key the
+    aggregates hold (so a key left without rows is emptied), then every key with rows, at a later version."""
     version = time.time_ns()
-    spans: dict[str, tuple[int, int]] = {}
-    for brand, first, last in warehouse.rows(
-        "SELECT brand, toUnixTimestamp(min(created_at)), toUnixTimestamp(max(created_at)) + 1 FROM interactions "
-        "WHERE direction = 'outbound' GROUP BY brand"
+    for table, keys in (
+        ("engagement_hourly", "brand, platform, hour, tier"),
+        ("reach_hourly", "brand, platform, hour"),
+        ("customer_activity", "brand, platform, customer_id"),
     ):
-        spans[str(brand)] = (int(first), int(last))
+        warehouse.command(f"INSERT INTO {table} ({keys}, _version) SELECT {keys}, {version - 1} FROM {table} FINAL")
+    spans = {
+        str(brand): (int(first), int(last))
+        for brand, first, last in warehouse.rows(
+            "SELECT brand, toUnixTimestamp(min(created_at)), toUnixTimestamp(max(created_at)) + 1 FROM interactions "
+            "WHERE direction = 'outbound' GROUP BY brand"
+        )
+    }
     refresh_canned(warehouse, spans, version)
     warehouse.command(f"""
 INSERT INTO engagement_hourly
@@ -412,7 +428,6 @@ SELECT brand, platform, customer_id, arrayMap(x -> x.1, facts), arrayMap(x -> x.
 FROM (SELECT brand, platform, customer_id,
              arraySort(groupArray((created_at, conversation, answered, won_back))) AS facts
       FROM ({customer_facts_sql("1")}) GROUP BY brand, platform, customer_id)""")
-    del buckets  # every hour with rows was recomputed above; hours left without rows keep their last figures
 
 
 # --- reading the figures -------------------------------------------------------------------------------------
@@ -513,20 +528,21 @@ def _select_keys(keys: Sequence[tuple[str, str]]) -> tuple[str, str]:
     return ", ".join(f"{expr} AS k_{name}" for name, expr in keys), ", ".join(f"k_{name}" for name, _ in keys)
 
 
-def engagement_parts_sql(keys_of: Any, query: MetricsQuery, direct: bool) -> str:
-    """Per group and tier: ``ENGAGEMENT_PARTS`` and the median first response (from ``engagement_hourly``, or
-    ``direct``ly from the rows)."""
+def engagement_parts_sql(keys_of: Any, query: MetricsQuery, direct: bool, median: bool = True) -> str:
+    """Per group and tier: ``ENGAGEMENT_PARTS`` and, when ``median``, the median first response (from
+    ``engagement_hourly``, or ``direct``ly from the rows). Without it the response-time arrays are not read."""
     if direct:
         select, group = _select_keys(keys_of("toStartOfHour(created_at)"))
         where = query.where("created_at")
+        quantile = "arrayReduce('quantileExactInclusive(0.5)', response_seconds)" if median else "nan"
         return f"""
-SELECT {group}, tier, {", ".join(ENGAGEMENT_PARTS)}, arrayReduce('quantileExactInclusive(0.5)', response_seconds)
+SELECT {group}, tier, {", ".join(ENGAGEMENT_PARTS)}, {quantile}
 FROM (SELECT {select}, tier, {ENGAGEMENT_SUMS} FROM ({engagement_rows_sql(where, where, where)})
       GROUP BY {group}, tier)"""
     select, group = _select_keys(keys_of("hour"))
+    quantile = "quantileExactInclusiveArray(0.5)(response_seconds)" if median else "nan"
     return f"""
-SELECT {select}, tier, {", ".join(f"sum({p})" for p in ENGAGEMENT_PARTS)},
-       quantileExactInclusiveArray(0.5)(response_seconds)
+SELECT {select}, tier, {", ".join(f"sum({p})" for p in ENGAGEMENT_PARTS)}, {quantile}
 FROM engagement_hourly FINAL WHERE {query.where("hour")}
 GROUP BY {group}, tier"""
 
@@ -544,41 +560,41 @@ def reach_parts_sql(keys_of: Any, query: MetricsQuery, direct: bool) -> str:
 
 
 def relationship_parts_sql(keys_of: Any, query: MetricsQuery, direct: bool) -> str:
-    """Per group: customers, returning, two-way, won back (each customer judged over the group's own range)."""
+    """Per group: customers, returning, two-way, won back (each customer judged over the group's own range). A
+    customer is an account: (platform, author_id); the same id on two platforms is two people."""
     outer = ", ".join(f"k_{name}" for name, _ in keys_of("t"))
     counts = "count(), countIf(n >= 2), countIf(na >= 2), countIf(wb = 1)"
-    timed = len(keys_of("t")) > len([k for k in keys_of("t") if k[0] in ("brand", "platform")])
+    timed = any(name not in ("brand", "platform") for name, _ in keys_of("t"))
     if direct or timed:
         if direct:
             source = f"(SELECT *, created_at AS t FROM ({customer_facts_sql(query.where('created_at'))}))"
-            where = query.where("t")
+            answered, won_back = "answered", "won_back"
         else:
             source = (
                 "customer_activity FINAL ARRAY JOIN message_at AS t, conversations AS conversation, "
                 "answered AS answered_one, won_back AS won_back_one"
             )
-            where = query.where("t")
-        answered, won_back = ("answered", "won_back") if direct else ("answered_one", "won_back_one")
+            answered, won_back = "answered_one", "won_back_one"
         select, group = _select_keys(keys_of("toStartOfHour(t)"))
         return f"""
 SELECT {outer}, {counts} FROM (
-    SELECT {select}, customer_id, uniqExact(conversation) AS n, uniqExactIf(conversation, {answered} = 1) AS na,
-           max({won_back}) AS wb
-    FROM {source} WHERE {where} GROUP BY {group}, customer_id)
+    SELECT {select}, platform, customer_id, uniqExact(conversation) AS n,
+           uniqExactIf(conversation, {answered} = 1) AS na, max({won_back}) AS wb
+    FROM {source} WHERE {query.where("t")} GROUP BY {group}, platform, customer_id)
 GROUP BY {outer}"""
+    # one row per customer: no grouping of customers, one arrayFilter each
     lo = "1" if query.start is None else f"t >= {int(query.start.timestamp())}"
     hi = "1" if query.end is None else f"t < {int(query.end.timestamp())}"
     in_range = f"({lo} AND {hi})"
-    select, group = _select_keys(keys_of("t"))
-    scope = _scope(query)
+    select, _ = _select_keys(keys_of("t"))
     return f"""
 SELECT {outer}, {counts} FROM (
-    SELECT {select}, customer_id,
-           groupArrayArray(arrayFilter((c, t) -> {in_range}, conversations, message_at)) AS cs,
-           groupArrayArray(arrayFilter((c, t, a) -> a = 1 AND {in_range}, conversations, message_at, answered)) AS ca,
-           max(arrayExists((w, t) -> w = 1 AND {in_range}, won_back, message_at)) AS wb,
-           length(arrayDistinct(cs)) AS n, length(arrayDistinct(ca)) AS na
-    FROM customer_activity FINAL WHERE {scope} GROUP BY {group}, customer_id)
+    SELECT {select},
+           length(arrayDistinct(arrayFilter((c, t) -> {in_range}, conversations, message_at))) AS n,
+           length(arrayDistinct(arrayFilter((c, t, a) -> a = 1 AND {in_range}, conversations, message_at, answered)))
+               AS na,
+           arrayExists((w, t) -> w = 1 AND {in_range}, won_back, message_at) AS wb
+    FROM customer_activity FINAL WHERE {_scope(query)})
 WHERE n > 0
 GROUP BY {outer}"""
 
@@ -638,7 +654,7 @@ def figures(
     tiers: dict[GroupKey, dict[str, tuple[int, int]]] = defaultdict(dict)
     sums: dict[GroupKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(ENGAGEMENT_PARTS, 0))
     width = len(keys_of("hour"))
-    for row in warehouse.rows(engagement_parts_sql(keys_of, query, direct)):
+    for row in warehouse.rows(engagement_parts_sql(keys_of, query, direct, median=False)):
         key, tier, parts = tuple(row[:width]), str(row[width]), row[width + 1 : width + 1 + len(ENGAGEMENT_PARTS)]
         group = sums[key]
         for name, value in zip(ENGAGEMENT_PARTS, parts, strict=True):

@@ -263,5 +263,5 @@ def test_redelivery_replay_and_a_crash_between_insert_and_refresh_change_nothing
 
 def test_every_figure_name_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
-    for name in care.figure_names([3600, 86400]):
+    for name in [*care.figure_names([3600, 86400]), *engagement.FIGURES, *engagement.TIER_FIGURES]:
         assert f"`{name}`" in doc, name
