@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -837,3 +838,27 @@ def test_redelivery_replay_and_a_crash_between_insert_and_refresh_change_no_figu
     assert {by: figures(warehouse, by=by) for by in groupings} == before
     care.refresh_all(warehouse)  # `rapport metrics --rebuild` recomputes the same
     assert {by: figures(warehouse, by=by) for by in groupings} == before
+
+
+def test_the_data_team_sql_of_the_docs_gives_the_same_figures(warehouse: Warehouse) -> None:
+    """The two queries docs/metrics.md gives data teams ("Engagement versus reach"), run on this warehouse over
+    the week of the crafted data, equal ``rapport metrics`` over the same range."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    section = doc[doc.index("## Engagement versus reach") :]
+    blocks = section.split("```sql\n")[1].split("```")[0].split(";")
+    week = ("2026-02-02 00:00:00", "2026-02-09 00:00:00")
+    by_tier, people = (
+        block.replace("2026-01-05 00:00:00", week[0]).replace("2026-01-12 00:00:00", week[1]) for block in blocks[:2]
+    )
+    start, end = hour("2026-02-02T00:00:00"), hour("2026-02-09T00:00:00")
+    tiers = care.metrics(warehouse, care.MetricsQuery(start=start, end=end, by="brand,tier"))
+    expected_tiers = {(r["brand"], r["tier"]): (r["inbound_messages"], r["answered_messages"]) for r in tiers}
+    got_tiers = {(str(b), str(t)): (int(n), int(a)) for b, t, n, a, *_ in warehouse.rows(by_tier) if int(n)}
+    assert got_tiers == expected_tiers
+    brands = {r["brand"]: r for r in care.metrics(warehouse, care.MetricsQuery(start=start, end=end))}
+    found = {str(b): (int(c), int(r), int(t), int(w)) for b, c, r, t, w in warehouse.rows(people)}
+    assert found == {
+        b: (r["customers"], r["returning_customers"], r["two_way_customers"], r["won_back_customers"])
+        for b, r in brands.items()
+        if r["customers"]
+    }
