@@ -481,6 +481,21 @@ REPLY_CANNED = Table(
     ),
 )
 
+REFRESH_KEYS = Table(
+    name="refresh_keys",
+    doc="Internal: the (brand, platform, hour) buckets of one recomputation of the engagement aggregates, read by "
+    "subquery instead of being written into the SQL. Rows expire after a day (TTL).",
+    engine="MergeTree ORDER BY (refresh, brand, platform, hour) TTL toDateTime(intDiv(refresh, 1000000000)) + "
+    "toIntervalDay(1)",
+    min_server=CURRENT,
+    columns=(
+        Column("refresh", "UInt64", "The recomputation (nanoseconds of its start, plus a random part)."),
+        Column("brand", "String", "The brand."),
+        Column("platform", "String", "The platform."),
+        Column("hour", "UInt32", "Unix second of the start of the hour."),
+    ),
+)
+
 TABLES: tuple[Table, ...] = (
     INTERACTIONS,
     RESPONSES,
@@ -493,6 +508,7 @@ TABLES: tuple[Table, ...] = (
     REACH_HOURLY,
     CUSTOMER_ACTIVITY,
     REPLY_CANNED,
+    REFRESH_KEYS,
 )
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 

@@ -95,6 +95,18 @@ ENGINE = ReplacingMergeTree(_version)
 PARTITION BY toYYYYMM(created_at)
 ORDER BY (brand, platform, event_id);
 
+-- The buckets of one recomputation (streams/metrics/engagement.py, Keys): read by subquery, gone after a day.
+CREATE TABLE IF NOT EXISTS refresh_keys
+(
+    refresh UInt64,
+    brand String,
+    platform String,
+    hour UInt32
+)
+ENGINE = MergeTree
+ORDER BY (refresh, brand, platform, hour)
+TTL toDateTime(intDiv(refresh, 1000000000)) + INTERVAL 1 DAY;
+
 INSERT INTO care_dirty (brand, platform, hour, _version, _done)
 SELECT DISTINCT brand, platform, toStartOfHour(created_at), toUInt64(toUnixTimestamp64Nano(now64(9))), 0
 FROM interactions;

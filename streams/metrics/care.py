@@ -177,7 +177,7 @@ def mark_dirty(warehouse: Warehouse, buckets: Iterable[Bucket]) -> None:
     warehouse.insert(CARE_DIRTY, _dirty_rows(ordered, time.time_ns(), done=False))
 
 
-def refresh_pending(warehouse: Warehouse) -> int:
+def refresh_pending(warehouse: Warehouse, canned: engagement.CannedCache | None = None) -> int:
     """Recompute every hour marked dirty, then clear the marks made before it started (a mark made meanwhile has a
     later version and stays). Returns how many hours were recomputed."""
     started = time.time_ns()
@@ -187,7 +187,7 @@ def refresh_pending(warehouse: Warehouse) -> int:
     ]
     if pending:
         refresh(warehouse, pending)
-        engagement.refresh(warehouse, pending)
+        engagement.refresh(warehouse, pending, canned)
         warehouse.insert(CARE_DIRTY, _dirty_rows(pending, started, done=True))
     return len(pending)
 

@@ -174,23 +174,53 @@ def _canned_flags(replies: Iterable[tuple[str, int, str | None]]) -> dict[str, b
     frequency: Counter[str] = Counter()
     for _, _, toks in items:
         frequency.update(toks)
-    order = sorted(frequency, key=lambda tok: (frequency[tok], tok))
-    rank = {tok: position for position, tok in enumerate(order)}
-    rank_of = rank.__getitem__
-    # A posting list's key packs (token rank, set size, position in the prefix) into one int: bits enough
-    # for the largest size, so distinct triples never share a key (and no tuple is built per look-up).
-    bits = max((len(item[2]) for item in items), default=0).bit_length()
+    detector = Detector(sorted(frequency, key=lambda tok: (frequency[tok], tok)))
+    judge = detector.judge_tokens
+    return {event_id: judge(created_at, event_id, x) for created_at, event_id, x in items}
 
-    result: dict[str, bool] = {}
-    # The window, in time order: (created_at, tokens, posting keys) of each indexed reply.
-    window: deque[tuple[int, frozenset[str], list[int]]] = deque()
-    # (token rank, size of the reply, position of the token in the reply's ranked prefix) → {token set of a
-    # reply in the window: its copies}, in the order the sets first came.
-    postings: dict[int, dict[frozenset[str], int]] = {}
-    latest: dict[frozenset[str], int] = {}  # token set → latest created_at among the replies in the window
-    plans: dict[int, list[list[tuple[int, int]]]] = {}  # size → per prefix position: (key part, overlap needed)
 
-    for created_at, event_id, x in items:
+class Detector:
+    """The sweep of :func:`canned_flags` as an object that keeps its window: replies are judged one at a time in
+    ``(created_at, event_id)`` order, each against the replies of the 30 days before it that were judged before
+    it (a running worker keeps one per brand and judges only the new replies, :mod:`streams.metrics.engagement`).
+
+    Prefix filtering is exact for any fixed total order of the tokens; the rarest-first order of ``order`` makes
+    it fast. A token not in ``order`` is ranked, when first seen, *before* every token ranked so far (as the
+    rarest: it is, so far): no indexed set holds it, so their order stays fixed, and a template's common words
+    stay out of the prefixes, which keeps the posting lists short.
+    """
+
+    #: Bits of a posting key for the set size and for the prefix position: sets of up to 2^20 tokens.
+    BITS = 20
+    #: Ranks of the tokens of ``order`` start here; tokens seen later get the ranks below it, downwards.
+    KNOWN = 1 << 40
+
+    def __init__(self, order: Iterable[str] = ()) -> None:
+        self.rank: dict[str, int] = {tok: self.KNOWN + position for position, tok in enumerate(order)}
+        self.unseen = self.KNOWN  # the rank below every rank given so far
+        # The window, in time order: (created_at, tokens, posting keys) of each indexed reply.
+        self.window: deque[tuple[int, frozenset[str], list[int]]] = deque()
+        # (token rank, size of the reply, position of the token in the reply's ranked prefix) → {token set of a
+        # reply in the window: its copies}, in the order the sets first came.
+        self.postings: dict[int, dict[frozenset[str], int]] = {}
+        self.latest: dict[frozenset[str], int] = {}  # token set → latest created_at among the window's replies
+        self.plans: dict[int, list[list[tuple[int, int]]]] = {}  # size → per prefix position: probes
+        self.last: tuple[int, str] | None = None  # (created_at, event_id) of the latest judged reply
+
+    def judge(self, event_id: str, created_at: int, text: str | None) -> bool | None:
+        """Whether this reply is canned (None: fewer than 3 tokens, not judged), then index it. Replies must come
+        in ``(created_at, event_id)`` order (ValueError otherwise)."""
+        x = tokens(text)
+        if len(x) < MIN_TOKENS:
+            return None
+        return self.judge_tokens(created_at, event_id, x)
+
+    def judge_tokens(self, created_at: int, event_id: str, x: frozenset[str]) -> bool:
+        if self.last is not None and (created_at, event_id) <= self.last:
+            raise ValueError(f"reply {event_id!r} at {created_at} is not after {self.last}: judge in time order")
+        self.last = (created_at, event_id)
+        bits = self.BITS
+        postings, latest, window = self.postings, self.latest, self.window
         oldest = created_at - WINDOW_S
         while window and window[0][0] < oldest:
             old_at, old_set, old_keys = window.popleft()
@@ -207,10 +237,15 @@ def _canned_flags(replies: Iterable[tuple[str, int, str | None]]) -> dict[str, b
                     del postings[key]
 
         size = len(x)
-        plan = plans.get(size)
+        plan = self.plans.get(size)
         if plan is None:
-            plan = plans[size] = _probe_plan(size, bits)
-        prefix = sorted(map(rank_of, x))[: len(plan)]
+            plan = self.plans[size] = _probe_plan(size, bits)
+        rank = self.rank
+        for tok in x:
+            if tok not in rank:
+                self.unseen -= 1
+                rank[tok] = self.unseen
+        prefix = sorted(map(rank.__getitem__, x))[: len(plan)]
         # An identical earlier token set in the window (Jaccard 1) is the commonest case: one look-up.
         canned = x in latest
         if not canned:
@@ -227,7 +262,6 @@ def _canned_flags(replies: Iterable[tuple[str, int, str | None]]) -> dict[str, b
                         break
                 if canned:
                     break
-        result[event_id] = canned
 
         size_part = size << bits
         keys = [(token_rank << 2 * bits) | size_part | j for j, token_rank in enumerate(prefix)]
@@ -239,7 +273,7 @@ def _canned_flags(replies: Iterable[tuple[str, int, str | None]]) -> dict[str, b
                 postings[key] = {x: 1}
             else:
                 posting[x] = posting.get(x, 0) + 1
-    return result
+        return canned
 
 
 def _probe_plan(size: int, bits: int) -> list[list[tuple[int, int]]]:

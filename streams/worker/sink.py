@@ -20,7 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
 
 from schemas.contract import CARE_HOURLY, INTERACTIONS, RESPONSES, SLA_BREACHES, Table
 from schemas.migrate import migrate, server_version
-from streams.metrics import care
+from streams.metrics import care, engagement
 from streams.processing.pipeline import EnrichedBatch, decode_enriched_batch
 from streams.settings import Settings
 from streams.sinks.warehouse import Rows, Warehouse, WarehouseError, connect
@@ -54,6 +54,7 @@ class WarehouseSink:
         self.progress = progress
         self._warehouse = warehouse
         self._aggregates: bool | None = None
+        self.canned = engagement.CannedCache()  # the brands' canned-reply windows between recomputations
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-warehouse")
 
     @property
@@ -132,7 +133,7 @@ class WarehouseSink:
         if self._warehouse is None or not self.aggregates:
             return 0
         try:
-            return int(await self.in_thread(care.refresh_pending, self.warehouse))
+            return int(await self.in_thread(care.refresh_pending, self.warehouse, self.canned))
         except WarehouseError as exc:
             self.health.warehouse.failed(f"aggregate recomputation: {exc}")
             log.error("recomputing the aggregate failed (retried in %.1fs): %s", self.settings.aggregate_seconds, exc)

@@ -17,6 +17,7 @@ import pytest
 from streams.processing import canned
 from streams.processing.canned import (
     WINDOW_S,
+    Detector,
     canned_flags,
     canned_flags_by_brand,
     is_similar,
@@ -262,6 +263,23 @@ def test_randomized_replies_agree_with_brute_force(seed: int) -> None:
     expected = brute_force_sorted(replies)
     assert canned_flags(replies) == expected
     assert 0.2 < sum(expected.values()) / len(expected) < 0.9  # both outcomes are well represented
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_a_detector_fed_one_reply_at_a_time_without_an_order_agrees_with_brute_force(seed: int) -> None:
+    """What a running worker does (streams/metrics/engagement.py, CannedCache): no token frequencies known in
+    advance, every token ranked when first seen, replies judged one by one in time order."""
+    replies = generated_replies(seed, 2_500)
+    expected = brute_force_sorted(replies)
+    detector = Detector()
+    judged = {}
+    for event_id, at, text in sorted(set(replies), key=lambda r: (r[1], r[0])):
+        flag = detector.judge(event_id, at, text)
+        if flag is not None:
+            judged[event_id] = flag
+    assert judged == expected
+    with pytest.raises(ValueError, match="time order"):
+        detector.judge("0", 0, "one two three four")
 
 
 def test_brute_force_references_agree() -> None:
