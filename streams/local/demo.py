@@ -163,6 +163,9 @@ class Persona:
     outage_hours: float = 0
     """The care team is out this long from ``OUTAGE_START_HOUR`` on the middle day: no replies at all."""
     catch_up_minutes: float = 120
+    #: Its care team writes only Mon–Fri within these UTC hours (SnailTel: DEMO_CARE's 09:00–17:30 London, which
+    #: is UTC in January), so an answer due outside them goes out after the next opening.
+    office_hours: tuple[float, float] | None = None
     """Typical wait after the outage for the messages it held up."""
     influencer_pull: float = 0
     """Chance that an influencer customer talks to this brand too (besides the brands drawn at random)."""
@@ -271,6 +274,7 @@ PERSONAS: tuple[Persona, ...] = (
         answer_rate=0.8,
         median_delay_minutes=8 * 60,
         delay_spread=0.7,
+        office_hours=(9.0, 17.5),
         posts_per_day=1.0,
         brand_followers=80_000,
         post_reach=15_000,
@@ -638,12 +642,26 @@ class _Generator:
         persona = brand.persona
         at = self.later(asked_at, persona.delay_minutes(followers), persona.delay_spread)
         outage = self.outage(persona)
+        if persona.office_hours is not None:
+            at = self.in_office(at, persona.office_hours)
         if outage is None or at < outage[0] or asked_at >= outage[1]:
             return at
         # The answer would fall in the outage (or the message waited through it): it waits for the catch-up.
         if self.rng.random() < OUTAGE_LOST_SHARE:
             return None
         return max(at, self.later(outage[1], persona.catch_up_minutes, 0.8))
+
+    def in_office(self, at: datetime, hours: tuple[float, float]) -> datetime:
+        """``at`` if it is within office hours (Mon–Fri, UTC), else a few minutes to an hour after the next opening."""
+        opens, closes = hours
+        day = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        if at.weekday() < 5 and day + timedelta(hours=opens) <= at < day + timedelta(hours=closes):
+            return at
+        if at >= day + timedelta(hours=opens):
+            day += timedelta(days=1)
+        while day.weekday() >= 5:
+            day += timedelta(days=1)
+        return day + timedelta(hours=opens, seconds=self.rng.randrange(300, 3600))
 
     def poisson(self, mean: float) -> int:
         """A Poisson-distributed count (Knuth's method; normal approximation for large means)."""

@@ -33,9 +33,13 @@ Where the numbers come from: ``engagement_hourly`` (per brand, platform, hour, t
 ``reach_hourly`` (per brand, platform, hour: 2, 6, 8), ``customer_activity`` (per customer: 7) and
 ``reply_canned`` (per reply: 6). They are recomputed from ``FINAL`` rows with the care metrics' marks
 (:func:`refresh`), so the same guarantees hold: a redelivery, a replay, an edit or a removal leaves them equal to a
-computation from the rows (:func:`direct_parts`). Some figures of an hour depend on events of other hours (a
-conversation's later messages, a customer's later positive message, the replies of the next 30 days):
+computation from the rows (:func:`figures` with ``direct=True``). Some figures of an hour depend on events of other
+hours (a conversation's later messages, a customer's later positive message, the replies of the next 30 days):
 :func:`affected` widens the marked hours to every hour such an event can change before they are recomputed.
+
+What a recomputation costs: its buckets go to ``refresh_keys`` and each aggregate is one statement over them;
+canned replies are judged by :func:`refresh_canned`, which in a running worker keeps each brand's window
+(:class:`CannedCache`) and judges only the new replies.
 """
 
 from __future__ import annotations

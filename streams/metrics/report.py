@@ -33,7 +33,7 @@ def duration(seconds: float) -> str:
 def readable(name: str, value: Any) -> str:
     if value is None:
         return "–"
-    if name.endswith("_rate"):
+    if name.endswith(("_rate", "_share")):
         return f"{100 * value:.1f}%"
     if name.endswith("_s"):
         return duration(value)

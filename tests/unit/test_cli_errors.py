@@ -96,7 +96,7 @@ def test_migrate_twice_then_query(tmp: Path) -> None:
     url = f"chdb://{tmp / 'warehouse'}"
     first = rapport(tmp, "migrate", "--clickhouse", url)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == f"{url}: applied 0001_core_tables, 0002_care_metrics"
+    assert first.stdout.strip() == f"{url}: applied 0001_core_tables, 0002_care_metrics, 0003_engagement"
     second = rapport(tmp, "migrate", "--clickhouse", url)
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == f"{url}: applied none (up to date)"
