@@ -28,6 +28,7 @@ from streams.processing.pipeline import DictState, Options, process_message
 from streams.processing.records import ProcessResult, RawMessage
 from streams.processing.sentiment import SentimentScorer
 from streams.sinks.warehouse import Warehouse, connect
+from streams.web.readonly_sql import Limits, run_read_only
 from streams.worker.sink import aggregate_buckets
 from tests.support.factories import brand_post, brand_reply, inbound, jsonl
 
@@ -857,6 +858,8 @@ def test_the_data_team_sql_of_the_docs_gives_the_same_figures(warehouse: Warehou
     assert got_tiers == expected_tiers
     brands = {r["brand"]: r for r in care.metrics(warehouse, care.MetricsQuery(start=start, end=end))}
     found = {str(b): (int(c), int(r), int(t), int(w)) for b, c, r, t, w in warehouse.rows(people)}
+    for sql in (by_tier, people):  # and both pass the admin listener's read-only guard (`rapport sql`)
+        assert run_read_only(warehouse, sql, "TSV", Limits()).strip()
     assert found == {
         b: (r["customers"], r["returning_customers"], r["two_way_customers"], r["won_back_customers"])
         for b, r in brands.items()
