@@ -54,12 +54,11 @@ from typing import Any, Literal
 
 from schemas.contract import CARE_DIRTY
 from streams.metrics import engagement
-from streams.metrics.engagement import in_list
+from streams.metrics.engagement import CONVERSATIONAL_SQL, in_list, rate
 from streams.processing.care import DEFAULT_POLICY, CarePolicy, window_label
 from streams.settings import Settings
 from streams.sinks.warehouse import Warehouse, string_literal
 
-CONVERSATIONAL_SQL = "('post', 'comment', 'reply', 'mention', 'direct_message')"
 Grouping = Literal["brand", "brand,platform", "brand,day", "brand,hour", "brand,tier", "brand,platform,tier"]
 GROUPINGS: tuple[Grouping, ...] = (
     "brand",
@@ -293,10 +292,6 @@ GROUP BY {", ".join(f"k_{name}" for name, _ in keys)}
 ORDER BY {", ".join(f"k_{name}" for name, _ in keys)}"""
 
 
-def _rate(numerator: int, denominator: int) -> float | None:
-    return numerator / denominator if denominator else None
-
-
 def _number(value: Any) -> float | None:
     """A duration in seconds, to the millisecond (quantiles interpolate: 4688.000000000003 is 4688.0)."""
     if value is None:
@@ -382,25 +377,25 @@ def to_figures(rows: Sequence[Sequence[Any]], query: MetricsQuery, windows: Sequ
         figures: dict[str, Any] = {
             "inbound_messages": inbound,
             "answered_messages": answered,
-            "reply_rate": _rate(answered, inbound),
+            "reply_rate": rate(answered, inbound),
             "first_response_median_s": _number(quantiles[0]) if answered else None,
             "first_response_p90_s": _number(quantiles[1]) if answered else None,
         }
         for w, count in zip(windows, within, strict=True):
             figures[f"answered_within_{window_label(w)}"] = int(count) if w in brand_windows else None
         for w, count in zip(windows, within, strict=True):
-            rate = _rate(int(count), inbound) if w in brand_windows else None
-            figures[f"answered_within_{window_label(w)}_rate"] = rate
+            within_rate = rate(int(count), inbound) if w in brand_windows else None
+            figures[f"answered_within_{window_label(w)}_rate"] = within_rate
         figures["first_response_business_median_s"] = (
             _number(business_median) if has_business and int(business_answered) else None
         )
         figures |= {
             "needs_reply_messages": needs,
             "needs_reply_answered": needs_answered,
-            "needs_reply_rate": _rate(needs_answered, needs),
+            "needs_reply_rate": rate(needs_answered, needs),
             "conversations": convs,
             "conversations_answered": convs_answered,
-            "conversation_reply_rate": _rate(convs_answered, convs),
+            "conversation_reply_rate": rate(convs_answered, convs),
             "unanswered_messages": inbound - answered,
             "needs_reply_unanswered": needs - needs_answered,
         }

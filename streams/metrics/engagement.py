@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from schemas.contract import REFRESH_KEYS, REPLY_CANNED
 from streams.processing import canned
+from streams.processing.platforms.meta import UNKNOWN_AUTHOR
 from streams.sinks.warehouse import Warehouse, string_literal
 
 if TYPE_CHECKING:
@@ -67,15 +68,24 @@ def in_list(values: Iterable[str]) -> str:
 CONVERSATIONAL_SQL = "('post', 'comment', 'reply', 'mention', 'direct_message')"
 INBOUND_SQL = f"direction = 'inbound' AND kind IN {CONVERSATIONAL_SQL} AND deleted = 0"
 TIERS = ("<100", "100-999", "1k-9999", "10k-99999", "100k+", "unknown")
-TIER_SQL = (
-    "multiIf(author_followers IS NULL, 'unknown', author_followers < 100, '<100', author_followers < 1000, "
-    "'100-999', author_followers < 10000, '1k-9999', author_followers < 100000, '10k-99999', '100k+')"
-)
+
+
+def tier_sql(followers: str) -> str:
+    """The follower tier of a follower count (NULL: ``unknown``)."""
+    return (
+        f"multiIf({followers} IS NULL, 'unknown', {followers} < 100, '<100', {followers} < 1000, '100-999', "
+        f"{followers} < 10000, '1k-9999', {followers} < 100000, '10k-99999', '100k+')"
+    )
+
+
 #: A sentiment in ten-thousandths (NULL without text): VADER's compound has 4 decimals, stored as Float32.
 S_SQL = "CAST(round(toFloat64(sentiment) * 10000), 'Nullable(Int32)')"
 NEGATIVE, POSITIVE, IMPROVED = -500, 500, 500  # ≤ −0.05, ≥ 0.05, > 0.05 in ten-thousandths
 EQUITY_MIN_MESSAGES = 20
 HOUR_KEY = "(brand, platform, toUnixTimestamp(toStartOfHour(created_at)))"
+#: A message whose author the platform does not name (Instagram mentions: ``author_id = 'unknown'``) has no
+#: customer: it is not one of the ``customers`` (they would all be one person) and forms no shift pair.
+KNOWN_AUTHOR_SQL = f"author_id != {string_literal(UNKNOWN_AUTHOR)}"
 
 
 @dataclass(frozen=True)
@@ -120,26 +130,41 @@ def store_keys(warehouse: Warehouse, buckets: Sequence[Bucket]) -> Keys:
 # --- facts: one row per inbound message, conversation, outbound event, customer message ---------------------
 
 
+def with_tier(rows: str, columns: Sequence[str], where: str) -> str:
+    """``rows`` (a SELECT of ``columns``, with brand, platform and event_id) and the ``tier`` of each event's author
+    at the time of the message: the follower count of the event's earliest version that reports one (a later
+    edit, or a version without the count, does not move a message to another tier). ``where`` selects at least
+    the rows' events, every version."""
+    return f"""
+SELECT {", ".join(f"r.{c} AS {c}" for c in columns)}, {tier_sql("f.followers")} AS tier
+FROM ({rows}) AS r
+LEFT JOIN (SELECT brand, platform, event_id,
+                  if(countIf(author_followers IS NOT NULL) = 0, NULL,
+                     argMinIf(author_followers, _version, author_followers IS NOT NULL)) AS followers
+           FROM interactions WHERE {where} GROUP BY brand, platform, event_id) AS f
+    ON f.brand = r.brand AND f.platform = r.platform AND f.event_id = r.event_id"""
+
+
+MESSAGE_COLUMNS = ("brand", "platform", "event_id", "author_id", "conversation_id", "created_at", "s")
+
+
 def message_facts_sql(where: str) -> str:
     """One row per inbound message matching ``where``: its brand, platform, time, tier, whether it was answered
     and how fast, its sentiment ``s`` and, when it forms a shift pair, ``shift`` = s(M′) − s(M) (else NULL)."""
-    inbound = (
-        f"SELECT brand, platform, event_id, author_id, conversation_id, created_at, {TIER_SQL} AS tier, {S_SQL} AS s "
-        f"FROM interactions FINAL WHERE {INBOUND_SQL}"
-    )
+    inbound = f"SELECT {', '.join(MESSAGE_COLUMNS[:-1])}, {S_SQL} AS s FROM interactions FINAL WHERE {INBOUND_SQL}"
     responses = "SELECT brand, inbound_id, response_seconds, replied_at, toUInt8(1) AS matched FROM responses FINAL"
     return f"""
 SELECT m.brand AS brand, m.platform AS platform, m.created_at AS created_at, m.tier AS tier, r.matched AS answered,
        r.response_seconds AS seconds, m.s AS s,
        if(n.matched = 1 AND m.s IS NOT NULL, n.s_next - m.s, NULL) AS shift
-FROM ({inbound} AND {where}) AS m
+FROM ({with_tier(f"{inbound} AND {where}", MESSAGE_COLUMNS, where)}) AS m
 LEFT JOIN ({responses}) AS r ON r.brand = m.brand AND r.inbound_id = m.event_id
 LEFT JOIN (
     SELECT a.brand AS brand, a.event_id AS event_id, argMin(p.s, (p.created_at, p.event_id)) AS s_next,
            toUInt8(1) AS matched
     FROM (SELECT m.brand AS brand, m.platform AS platform, m.event_id AS event_id, m.author_id AS author_id,
                  m.conversation_id AS conversation_id, m.created_at AS created_at, r.replied_at AS replied_at
-          FROM ({inbound} AND s IS NOT NULL AND {where}) AS m
+          FROM ({inbound} AND s IS NOT NULL AND {KNOWN_AUTHOR_SQL} AND {where}) AS m
           INNER JOIN ({responses}) AS r ON r.brand = m.brand AND r.inbound_id = m.event_id) AS a
     INNER JOIN ({inbound} AND sentiment IS NOT NULL AND (brand, platform, conversation_id) IN
                 (SELECT brand, platform, conversation_id FROM interactions WHERE {INBOUND_SQL} AND {where})) AS p
@@ -156,16 +181,21 @@ def conversation_facts_sql(candidates: str, where: str) -> str:
     message matches ``where`` (on brand, platform, created_at): the first message's time and tier, and the
     conversation's conversational messages (not deleted) of both sides and of the brand. ``candidates`` narrows
     the search to conversations with an inbound message matching it (any version)."""
+    members = (
+        f"kind IN {CONVERSATIONAL_SQL} AND (brand, platform, conversation_id) IN "
+        f"(SELECT brand, platform, conversation_id FROM interactions WHERE {INBOUND_SQL} AND {candidates})"
+    )
+    rows = (
+        "SELECT brand, platform, conversation_id, event_id, created_at, direction = 'inbound' AS inbound "
+        f"FROM interactions FINAL WHERE deleted = 0 AND {members}"
+    )
+    columns = ("brand", "platform", "conversation_id", "event_id", "created_at", "inbound")
     return f"""
 SELECT brand, platform, first.1 AS created_at, first.2 AS tier, messages, brand_messages FROM (
     SELECT brand, platform, conversation_id,
            argMinIf((created_at, tier), (created_at, event_id), inbound) AS first,
            count() AS messages, countIf(NOT inbound) AS brand_messages, countIf(inbound) AS inbound_messages
-    FROM (SELECT brand, platform, conversation_id, event_id, created_at, direction = 'inbound' AS inbound,
-                 {TIER_SQL} AS tier
-          FROM interactions FINAL
-          WHERE kind IN {CONVERSATIONAL_SQL} AND deleted = 0 AND (brand, platform, conversation_id) IN
-                (SELECT brand, platform, conversation_id FROM interactions WHERE {INBOUND_SQL} AND {candidates}))
+    FROM ({with_tier(rows, columns, members)})
     GROUP BY brand, platform, conversation_id
     HAVING inbound_messages > 0
 ) WHERE {where}"""
@@ -205,7 +235,7 @@ def customer_facts_sql(customers: str) -> str:
     among inbound rows: time, conversation hash, answered, won back."""
     inbound = (
         f"SELECT brand, platform, event_id, author_id, conversation_id, created_at, {S_SQL} AS s "
-        f"FROM interactions FINAL WHERE {INBOUND_SQL} AND (brand, platform, author_id) IN "
+        f"FROM interactions FINAL WHERE {INBOUND_SQL} AND {KNOWN_AUTHOR_SQL} AND (brand, platform, author_id) IN "
         f"(SELECT brand, platform, author_id FROM interactions WHERE direction = 'inbound' AND {customers})"
     )
     return f"""
@@ -364,8 +394,8 @@ REPLIES_SQL = (
 
 @dataclass
 class _Window:
-    """A brand's canned-reply detector and the replies it judged in its window: event_id → (created_at, hash of
-    the text), to tell whether the stored replies are still the ones it saw."""
+    """A brand's canned-reply detector and the brand replies of its window, judged or too short to be:
+    event_id → (created_at, hash of the text), to tell whether the stored replies are still the ones it saw."""
 
     detector: canned.Detector
     seen: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -407,11 +437,19 @@ def _canned_rows(brand: str, judged: Iterable[tuple[Any, Any, int, bool | None]]
     ]
 
 
-def _incremental(warehouse: Warehouse, brand: str, window: _Window) -> list[tuple[Any, Any, int, bool | None]] | None:
-    """The new replies of ``brand`` judged against the cached window, or None when the stored replies are no
-    longer the ones the window saw (then the span is judged again from the rows)."""
-    last_at, last_id = window.detector.last or (0, "")
+def _incremental(
+    warehouse: Warehouse, brand: str, window: _Window, start: int
+) -> list[tuple[Any, Any, int, bool | None]] | None:
+    """The new replies of ``brand`` judged against the cached window, or None when it cannot tell: a change from
+    ``start`` on that is older than the window (a late, edited or removed reply the window no longer holds), a
+    window without any judged reply, or stored replies of the window that are no longer the ones it saw. Then the
+    span is judged again from the rows."""
+    if window.detector.last is None:
+        return None
+    last_at, last_id = window.detector.last
     horizon = last_at - canned.WINDOW_S
+    if start < horizon:
+        return None
     rows = _reply_rows(warehouse, brand, horizon)
     seen = {event_id: known for event_id, known in window.seen.items() if known[0] >= horizon}
     new = []
@@ -444,7 +482,7 @@ def refresh_canned(
     touched: set[Bucket] = set()
     for brand, (start, end) in sorted(spans.items()):
         window = cache.windows.get(brand) if cache is not None else None
-        judged = _incremental(warehouse, brand, window) if window is not None else None
+        judged = _incremental(warehouse, brand, window, start) if window is not None else None
         if judged is None:
             rows = _reply_rows(warehouse, brand, start - canned.WINDOW_S, end)
             flags = canned.canned_flags((str(e), int(at), t) for _, e, at, _, t in rows)
@@ -466,7 +504,7 @@ def refresh_canned(
 
 def refresh(warehouse: Warehouse, buckets: Iterable[Bucket], cache: CannedCache | None = None) -> int:
     """Recompute every engagement aggregate that the changed ``buckets`` can touch (module doc). Returns how many
-    hours of ``engagement_hourly`` were recomputed."""
+    hours the changes reached beyond their own (the widening of :func:`affected`)."""
     ordered = sorted(set(buckets))
     if not ordered:
         return 0
@@ -705,8 +743,7 @@ def direct_canned(warehouse: Warehouse, keys_of: Any, query: MetricsQuery) -> di
     rows = warehouse.rows(f"""
 SELECT brand, event_id, toUnixTimestamp(created_at), text, {query.where("created_at")} AS selected, {select}
 FROM interactions FINAL
-WHERE direction = 'outbound' AND kind IN {CONVERSATIONAL_SQL} AND deleted = 0 AND customer_id IS NOT NULL
-  AND {scope}""")
+WHERE {REPLIES_SQL} AND {scope}""")
     flags = canned.canned_flags_by_brand((str(b), str(e), int(at), t) for b, e, at, t, *_ in rows)
     out: dict[GroupKey, tuple[int, int]] = {}
     for _, event_id, _, _, selected, *key in rows:
@@ -717,7 +754,8 @@ WHERE direction = 'outbound' AND kind IN {CONVERSATIONAL_SQL} AND deleted = 0 AN
     return out
 
 
-def _rate(numerator: float, denominator: float) -> float | None:
+def rate(numerator: float, denominator: float) -> float | None:
+    """numerator ÷ denominator; None (NULL) when the denominator is 0."""
     return numerator / denominator if denominator else None
 
 
@@ -767,21 +805,21 @@ def figures(
             "outbound_messages": r["outbound_messages"],
             "brand_replies": r["brand_replies"],
             "broadcasts": r["broadcasts"],
-            "conversation_share": _rate(r["brand_replies"], r["outbound_messages"]),
-            "broadcasts_per_reply": _rate(r["broadcasts"], r["brand_replies"]),
+            "conversation_share": rate(r["brand_replies"], r["outbound_messages"]),
+            "broadcasts_per_reply": rate(r["broadcasts"], r["brand_replies"]),
             "conversations_started": e["conversations_started"],
-            "conversation_messages_avg": _rate(e["conversation_messages"], e["conversations_started"]),
+            "conversation_messages_avg": rate(e["conversation_messages"], e["conversations_started"]),
             "multi_turn_conversations": e["multi_turn_conversations"],
-            "multi_turn_rate": _rate(e["multi_turn_conversations"], e["conversations_started"]),
-            "inbound_sentiment_avg": _rate(e["sentiment_sum"], e["sentiment_messages"] * 10000),
+            "multi_turn_rate": rate(e["multi_turn_conversations"], e["conversations_started"]),
+            "inbound_sentiment_avg": rate(e["sentiment_sum"], e["sentiment_messages"] * 10000),
             "negative_messages": e["negative_messages"],
             "negative_unanswered": e["negative_messages"] - e["negative_answered"],
-            "negative_reply_rate": _rate(e["negative_answered"], e["negative_messages"]),
+            "negative_reply_rate": rate(e["negative_answered"], e["negative_messages"]),
             "sentiment_shift_pairs": e["shift_pairs"],
-            "sentiment_shift_avg": _rate(e["shift_sum"], e["shift_pairs"] * 10000),
-            "improved_after_reply_rate": _rate(e["shift_improved"], e["shift_pairs"]),
+            "sentiment_shift_avg": rate(e["shift_sum"], e["shift_pairs"] * 10000),
+            "improved_after_reply_rate": rate(e["shift_improved"], e["shift_pairs"]),
             "canned_replies": r["canned_replies"],
-            "canned_reply_rate": _rate(r["canned_replies"], r["judged_replies"]),
+            "canned_reply_rate": rate(r["canned_replies"], r["judged_replies"]),
             **p,
             "posts": r["posts"],
             "impressions": impressions,
@@ -791,8 +829,8 @@ def figures(
             "reaction_events": r["reaction_events"],
             "share_events": r["share_events"],
             "follow_events": r["follow_events"],
-            "vanity_engagement_rate": _rate(r["engagement_on_impressions"], impressions or 0),
-            "answered_per_1k_impressions": _rate(1000 * e["answered_messages"], impressions or 0),
+            "vanity_engagement_rate": rate(r["engagement_on_impressions"], impressions or 0),
+            "answered_per_1k_impressions": rate(1000 * e["answered_messages"], impressions or 0),
         }
     return out
 
@@ -822,7 +860,7 @@ def tier_rows(
                         {
                             "inbound_messages": inbound,
                             "answered_messages": answered,
-                            "reply_rate": _rate(answered, inbound),
+                            "reply_rate": rate(answered, inbound),
                             "first_response_median_s": care_number(median) if answered else None,
                             "equity_index": equity,
                         },

@@ -75,7 +75,7 @@ off-by-one changes the answer there).
 
 Cost and memory: the input is read once into a list (to sort it and count the tokens); the index holds the
 replies of the window only, each leaving it when a reply more than 30 days younger arrives. About 100,000
-replies of one brand, all in one window, take 2.5-4 s in pure Python (~25-40 µs a reply; spread over a year,
+replies of one brand, all in one window, take 2.3-4 s in pure Python (~23-40 µs a reply; spread over a year,
 less). Python's cyclic garbage collector is paused during the call: the detector builds ~10⁵ long-lived
 containers and no reference cycles, and the collector's passes over them were a third of the time.
 """

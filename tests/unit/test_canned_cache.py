@@ -97,3 +97,18 @@ def test_new_replies_are_judged_alone_and_every_other_change_judges_the_rows_aga
 
 
 _flags = canned.canned_flags
+
+
+def test_a_change_older_than_the_window_is_judged_from_the_rows(warehouse: Warehouse) -> None:
+    """The cached window holds the 30 days before its latest reply: a reply arriving late before that, or the
+    removal of one, cannot be checked against it, so the span is judged from the rows."""
+    cache, state = engagement.CannedCache(), DictState()
+    day = 24 * 60
+    store(warehouse, conversation(1, 0, TEMPLATE), state, cache)
+    store(warehouse, conversation(2, 40 * day, "a personal answer, just for you"), state, cache)
+    assert canned_figures(warehouse) == (0, 0 / 2)
+    store(warehouse, conversation(3, day, TEMPLATE), state, cache)  # late, 39 days before the window's latest
+    assert canned_figures(warehouse) == (1, 1 / 3)  # r3 copies r1 (a day earlier)
+    store(warehouse, [brand_reply("x:r1", "x:m1", "c1", created_at=at(5), text=None, deleted=True,
+                                  updated_at=at(41 * day))], state, cache)  # fmt: skip
+    assert canned_figures(warehouse) == (0, 0 / 2)

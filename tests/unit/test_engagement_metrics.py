@@ -853,8 +853,15 @@ def test_the_data_team_sql_of_the_docs_gives_the_same_figures(warehouse: Warehou
     )
     start, end = hour("2026-02-02T00:00:00"), hour("2026-02-09T00:00:00")
     tiers = care.metrics(warehouse, care.MetricsQuery(start=start, end=end, by="brand,tier"))
-    expected_tiers = {(r["brand"], r["tier"]): (r["inbound_messages"], r["answered_messages"]) for r in tiers}
-    got_tiers = {(str(b), str(t)): (int(n), int(a)) for b, t, n, a, *_ in warehouse.rows(by_tier) if int(n)}
+    expected_tiers = {
+        (r["brand"], r["tier"]): (r["inbound_messages"], r["answered_messages"], r["first_response_median_s"])
+        for r in tiers
+    }
+    got_tiers = {
+        (str(b), str(t)): (int(n), int(a), round(float(median), 3) if int(a) else None)
+        for b, t, n, a, median, *_ in warehouse.rows(by_tier)
+        if int(n)
+    }
     assert got_tiers == expected_tiers
     brands = {r["brand"]: r for r in care.metrics(warehouse, care.MetricsQuery(start=start, end=end))}
     found = {str(b): (int(c), int(r), int(t), int(w)) for b, c, r, t, w in warehouse.rows(people)}

@@ -1,0 +1,79 @@
+"""Two edges of the engagement figures found in review: the follower tier is the one at the time of the message
+(an edit with another count does not move it), and a message whose author the platform does not name
+(Instagram mentions: ``author_id = 'unknown'``) is nobody's: not a customer, no shift pair."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from schemas.contract import INTERACTIONS, RESPONSES, SLA_BREACHES
+from schemas.migrate import migrate
+from streams.metrics import care
+from streams.processing.pipeline import DictState, Options, process_message
+from streams.processing.records import RawMessage
+from streams.processing.sentiment import SentimentScorer
+from streams.sinks.warehouse import Warehouse, connect
+from streams.worker.sink import aggregate_buckets
+from tests.support.factories import brand_reply, inbound, jsonl
+
+DAY = "2026-03-02T"
+
+
+@pytest.fixture
+def warehouse(tmp_path: Any) -> Iterator[Warehouse]:
+    opened = connect(f"chdb://{tmp_path / 'clickhouse'}")
+    migrate(opened)
+    yield opened
+    opened.close()
+
+
+def store(warehouse: Warehouse, events: list[dict[str, Any]]) -> None:
+    score = SentimentScorer().score
+    result = process_message(RawMessage(jsonl(events), "jsonl", "test"), DictState(), score, time.time(), Options())
+    assert not result.dead_letters, result.dead_letters
+    batches = [(INTERACTIONS, result.interactions), (RESPONSES, result.responses), (SLA_BREACHES, result.breaches)]
+    for table, rows in batches:
+        warehouse.insert(table, rows)
+    care.mark_dirty(warehouse, aggregate_buckets(batches))
+    care.refresh_pending(warehouse)
+
+
+def checked(warehouse: Warehouse, **kwargs: Any) -> list[dict[str, Any]]:
+    query = care.MetricsQuery(**kwargs)
+    rows = care.metrics(warehouse, query)
+    assert rows == care.metrics(warehouse, query, direct=True)
+    return rows
+
+
+def test_the_tier_is_the_follower_count_at_the_time_of_the_message(warehouse: Warehouse) -> None:
+    store(warehouse, [inbound("x:1", author_id="c1", author_followers=99, created_at=DAY + "10:00:00Z")])
+    # the same message edited a day later, when its author has 150,000 followers; another without a count
+    store(warehouse, [inbound("x:1", author_id="c1", author_followers=150_000, text="edited: where is it?",
+                              created_at=DAY + "10:00:00Z", updated_at="2026-03-03T10:00:00Z"),
+                      inbound("x:2", author_id="c2", author_followers=None, created_at=DAY + "11:00:00Z"),
+                      inbound("x:2", author_id="c2", author_followers=5_000, text="edited",
+                              created_at=DAY + "11:00:00Z", updated_at=DAY + "12:00:00Z")])  # fmt: skip
+    tiers = {r["tier"]: r["inbound_messages"] for r in checked(warehouse, by="brand,tier")}
+    assert tiers == {"<100": 1, "1k-9999": 1}  # x:1 at 99; x:2's first count reported is 5,000
+
+
+def test_an_unnamed_author_is_no_customer_and_forms_no_pair(warehouse: Warehouse) -> None:
+    unknown = {"author_id": "unknown", "platform": "instagram"}
+    store(
+        warehouse,
+        [
+            inbound("instagram:1", **unknown, text="this is terrible", created_at=DAY + "10:00:00Z"),
+            brand_reply("instagram:r1", "instagram:1", "unknown", platform="instagram", created_at=DAY + "10:05:00Z"),
+            inbound("instagram:2", **unknown, text="great, thanks!", created_at=DAY + "10:10:00Z",
+                    parent_id="instagram:r1", kind="reply", conversation_id="instagram:1"),
+            inbound("x:3", author_id="c3", text="hello", created_at=DAY + "11:00:00Z"),
+        ],
+    )  # fmt: skip
+    (row,) = checked(warehouse)
+    assert row["inbound_messages"] == 3
+    assert (row["customers"], row["returning_customers"], row["won_back_customers"]) == (1, 0, 0)  # only c3
+    assert row["sentiment_shift_pairs"] == 0  # two unnamed people are not "the same customer"
