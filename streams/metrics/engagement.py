@@ -131,17 +131,17 @@ def store_keys(warehouse: Warehouse, buckets: Sequence[Bucket]) -> Keys:
 
 
 def with_tier(rows: str, columns: Sequence[str], where: str) -> str:
-    """``rows`` (a SELECT of ``columns``, with brand, platform and event_id) and the ``tier`` of each event's author
-    at the time of the message: the follower count of the event's earliest version that reports one (a later
-    edit, or a version without the count, does not move a message to another tier). ``where`` selects at least
-    the rows' events, every version."""
+    """``rows`` (a SELECT of ``columns``, with brand, platform and event_id) and the ``tier`` of each inbound
+    event's author at the time of the message: the follower count of the event's earliest version that reports one
+    (a later edit, or a version without the count, does not move a message to another tier; outbound rows get
+    ``unknown``, which nothing reads). ``where`` selects at least the rows' events, every version."""
     return f"""
 SELECT {", ".join(f"r.{c} AS {c}" for c in columns)}, {tier_sql("f.followers")} AS tier
 FROM ({rows}) AS r
 LEFT JOIN (SELECT brand, platform, event_id,
                   if(countIf(author_followers IS NOT NULL) = 0, NULL,
                      argMinIf(author_followers, _version, author_followers IS NOT NULL)) AS followers
-           FROM interactions WHERE {where} GROUP BY brand, platform, event_id) AS f
+           FROM interactions WHERE direction = 'inbound' AND {where} GROUP BY brand, platform, event_id) AS f
     ON f.brand = r.brand AND f.platform = r.platform AND f.event_id = r.event_id"""
 
 
@@ -413,11 +413,15 @@ class CannedCache:
     windows: dict[str, _Window] = field(default_factory=dict)
 
 
-def _reply_rows(warehouse: Warehouse, brand: str, since: int, until: int | None = None) -> list[Any]:
-    """(platform, event_id, created_at, cityHash64 of the text, text) of the brand replies in [since, until)."""
+def _reply_rows(
+    warehouse: Warehouse, brand: str, since: int, until: int | None = None, texts_from: int | None = None
+) -> list[Any]:
+    """(platform, event_id, created_at, cityHash64 of the text, text) of the brand replies in [since, until);
+    with ``texts_from``, the text only of the replies from then on (NULL before: the window knows them)."""
     upper = "" if until is None else f" AND created_at < {until}"
+    text = "text" if texts_from is None else f"if(created_at >= {texts_from}, text, NULL)"
     return warehouse.rows(f"""
-SELECT platform, event_id, toUnixTimestamp(created_at), cityHash64(ifNull(text, '')), text FROM interactions FINAL
+SELECT platform, event_id, toUnixTimestamp(created_at), cityHash64(ifNull(text, '')), {text} FROM interactions FINAL
 WHERE brand = {string_literal(brand)} AND {REPLIES_SQL} AND created_at >= {since}{upper}
 ORDER BY created_at, event_id""")
 
@@ -450,7 +454,7 @@ def _incremental(
     horizon = last_at - canned.WINDOW_S
     if start < horizon:
         return None
-    rows = _reply_rows(warehouse, brand, horizon)
+    rows = _reply_rows(warehouse, brand, horizon, texts_from=last_at)
     seen = {event_id: known for event_id, known in window.seen.items() if known[0] >= horizon}
     new = []
     for platform, event_id, at, digest, text in rows:
