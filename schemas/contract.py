@@ -430,8 +430,9 @@ REACH_HOURLY = Table(
         Column(
             "engagement_on_impressions",
             "UInt64",
-            "likes + shares + replies (a missing counter as 0) over the posts with impressions.",
+            "likes + shares + replies over the posts whose four counters (impressions too) are all known.",
         ),
+        Column("impressions_with_engagement", "UInt64", "The impressions of those same posts."),
         Column("reaction_events", "UInt64", "Inbound reaction events, not deleted (a removed reaction is deleted)."),
         Column("share_events", "UInt64", "Inbound share events, not deleted."),
         Column("follow_events", "UInt64", "Inbound follow events, not deleted (an unfollow is deleted)."),

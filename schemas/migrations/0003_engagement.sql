@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS reach_hourly
     posts_with_replies UInt64,
     post_replies UInt64,
     engagement_on_impressions UInt64,
+    impressions_with_engagement UInt64,
     reaction_events UInt64,
     share_events UInt64,
     follow_events UInt64,

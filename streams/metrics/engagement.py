@@ -305,7 +305,12 @@ FROM (
 GROUP BY brand, platform, hour, tier"""
 
 
-REACH_SUMS = """
+#: A post whose vanity engagement is known: every counter of it reported (a missing one is unknown, not 0).
+COUNTED = (
+    "post_impressions IS NOT NULL AND post_likes IS NOT NULL AND post_shares IS NOT NULL "
+    "AND post_reply_count IS NOT NULL"
+)
+REACH_SUMS = f"""
        sum(outbound) AS outbound_messages, sum(brand_reply) AS brand_replies, sum(broadcast) AS broadcasts,
        sum(canned) AS canned_replies, sum(judged) AS judged_replies, sum(post) AS posts,
        countIf(post = 1 AND post_impressions IS NOT NULL) AS posts_with_impressions,
@@ -316,8 +321,9 @@ REACH_SUMS = """
        sumIf(assumeNotNull(post_shares), post = 1) AS shares,
        countIf(post = 1 AND post_reply_count IS NOT NULL) AS posts_with_replies,
        sumIf(assumeNotNull(post_reply_count), post = 1) AS post_replies,
-       sumIf(ifNull(post_likes, 0) + ifNull(post_shares, 0) + ifNull(post_reply_count, 0),
-             post = 1 AND post_impressions IS NOT NULL) AS engagement_on_impressions,
+       sumIf(assumeNotNull(post_likes) + assumeNotNull(post_shares) + assumeNotNull(post_reply_count),
+             post = 1 AND {COUNTED}) AS engagement_on_impressions,
+       sumIf(assumeNotNull(post_impressions), post = 1 AND {COUNTED}) AS impressions_with_engagement,
        sum(reaction) AS reaction_events, sum(share) AS share_events, sum(follow) AS follow_events"""
 
 
@@ -644,6 +650,7 @@ REACH_PARTS = (
     "posts_with_replies",
     "post_replies",
     "engagement_on_impressions",
+    "impressions_with_engagement",
     "reaction_events",
     "share_events",
     "follow_events",
@@ -833,7 +840,7 @@ def figures(
             "reaction_events": r["reaction_events"],
             "share_events": r["share_events"],
             "follow_events": r["follow_events"],
-            "vanity_engagement_rate": rate(r["engagement_on_impressions"], impressions or 0),
+            "vanity_engagement_rate": rate(r["engagement_on_impressions"], r["impressions_with_engagement"]),
             "answered_per_1k_impressions": rate(1000 * e["answered_messages"], impressions or 0),
         }
     return out

@@ -18,7 +18,7 @@ from streams.processing.records import RawMessage
 from streams.processing.sentiment import SentimentScorer
 from streams.sinks.warehouse import Warehouse, connect
 from streams.worker.sink import aggregate_buckets
-from tests.support.factories import brand_reply, inbound, jsonl
+from tests.support.factories import brand_post, brand_reply, inbound, jsonl
 
 DAY = "2026-03-02T"
 
@@ -77,3 +77,24 @@ def test_an_unnamed_author_is_no_customer_and_forms_no_pair(warehouse: Warehouse
     assert row["inbound_messages"] == 3
     assert (row["customers"], row["returning_customers"], row["won_back_customers"]) == (1, 0, 0)  # only c3
     assert row["sentiment_shift_pairs"] == 0  # two unnamed people are not "the same customer"
+
+
+def test_a_post_with_an_unknown_counter_is_left_out_of_the_vanity_rate(warehouse: Warehouse) -> None:
+    """docs/metrics.md's example: a missing counter is unknown, not 0, so its post is in neither sum of the rate."""
+    store(
+        warehouse,
+        [
+            brand_post("x:p1", created_at=DAY + "09:00:00Z", impressions=1000, likes=10, shares=1, replies=2),
+            brand_post("x:p1", created_at=DAY + "09:00:00Z", impressions=4000, likes=90, shares=10, replies=20,
+                       updated_at=DAY + "12:00:00Z"),
+            brand_post("x:p2", created_at=DAY + "09:10:00Z"),
+            brand_post("x:p3", created_at=DAY + "09:20:00Z", impressions=1000, likes=50, replies=5),  # no shares
+            *[inbound(f"x:m{n}", author_id=f"c{n}", created_at=DAY + f"10:{n:02d}:00Z") for n in range(15)],
+            *[brand_reply(f"x:r{n}", f"x:m{n}", f"c{n}", created_at=DAY + f"11:{n:02d}:00Z") for n in range(15)],
+        ],
+    )  # fmt: skip
+    (row,) = checked(warehouse)
+    assert (row["posts"], row["impressions"], row["likes"], row["shares"]) == (3, 5000, 140, 10)
+    assert row["vanity_engagement_rate"] == 120 / 4000
+    assert row["answered_messages"] == 15
+    assert row["answered_per_1k_impressions"] == 15 / 5000 * 1000
