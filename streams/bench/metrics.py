@@ -149,8 +149,8 @@ def canned_cost(replies: int = 100_000) -> None:
     rate = sum(flags.values()) / len(flags)
     click.echo(
         f"canned-reply detection, one brand with {replies:,} replies in its 30-day window ({rate:.0%} canned): "
-        f"{best:.2f}s, {1e6 * best / replies:.1f} µs a reply (best of 3; a worker's refresh that touches the brand "
-        "judges its whole window again)"
+        f"{best:.2f}s, {1e6 * best / replies:.1f} µs a reply (best of 3: the whole window at once, as after an "
+        "edit, a removal or a late reply; a running worker judges new replies alone against its kept window)"
     )
 
 

@@ -255,25 +255,26 @@ SETTINGS join_use_nulls = 0"""
 # --- the aggregates' recomputation ------------------------------------------------------------------------------
 
 ENGAGEMENT_SUMS = f"""
-       countIf(kind = 1) AS inbound_messages,
-       countIf(kind = 1 AND answered = 1) AS answered_messages,
-       arraySort(groupArrayIf(seconds, kind = 1 AND answered = 1)) AS response_seconds,
-       countIf(kind = 1 AND s IS NOT NULL) AS sentiment_messages,
-       sumIf(toInt64(assumeNotNull(s)), kind = 1 AND s IS NOT NULL) AS sentiment_sum,
-       countIf(kind = 1 AND ifNull(s <= {NEGATIVE}, 0)) AS negative_messages,
-       countIf(kind = 1 AND ifNull(s <= {NEGATIVE}, 0) AND answered = 1) AS negative_answered,
-       countIf(kind = 1 AND shift IS NOT NULL) AS shift_pairs,
-       sumIf(toInt64(assumeNotNull(shift)), kind = 1 AND shift IS NOT NULL) AS shift_sum,
-       countIf(kind = 1 AND ifNull(shift > {IMPROVED}, 0)) AS shift_improved,
-       countIf(kind = 2) AS conversations_started,
-       sumIf(messages, kind = 2) AS conversation_messages,
-       countIf(kind = 2 AND brand_messages >= 2) AS multi_turn_conversations"""
+       countIf(row_type = 1) AS inbound_messages,
+       countIf(row_type = 1 AND answered = 1) AS answered_messages,
+       arraySort(groupArrayIf(seconds, row_type = 1 AND answered = 1)) AS response_seconds,
+       countIf(row_type = 1 AND s IS NOT NULL) AS sentiment_messages,
+       sumIf(toInt64(assumeNotNull(s)), row_type = 1 AND s IS NOT NULL) AS sentiment_sum,
+       countIf(row_type = 1 AND ifNull(s <= {NEGATIVE}, 0)) AS negative_messages,
+       countIf(row_type = 1 AND ifNull(s <= {NEGATIVE}, 0) AND answered = 1) AS negative_answered,
+       countIf(row_type = 1 AND shift IS NOT NULL) AS shift_pairs,
+       sumIf(toInt64(assumeNotNull(shift)), row_type = 1 AND shift IS NOT NULL) AS shift_sum,
+       countIf(row_type = 1 AND ifNull(shift > {IMPROVED}, 0)) AS shift_improved,
+       countIf(row_type = 2) AS conversations_started,
+       sumIf(messages, row_type = 2) AS conversation_messages,
+       countIf(row_type = 2 AND brand_messages >= 2) AS multi_turn_conversations"""
 
 
 def engagement_rows_sql(messages_where: str, candidates: str, conversations_where: str) -> str:
-    """Inbound messages (kind 1) and conversations (kind 2) as one relation that ``ENGAGEMENT_SUMS`` reads."""
+    """Inbound messages (``row_type`` 1) and conversations (``row_type`` 2) as one relation that
+    ``ENGAGEMENT_SUMS`` reads."""
     return f"""
-SELECT brand, platform, created_at, tier, toUInt8(1) AS kind, answered, seconds, s, shift,
+SELECT brand, platform, created_at, tier, toUInt8(1) AS row_type, answered, seconds, s, shift,
        toUInt64(0) AS messages, toUInt64(0) AS brand_messages
 FROM ({message_facts_sql(messages_where)})
 UNION ALL
@@ -295,7 +296,7 @@ def refresh_engagement_sql(buckets: Keys, version: int) -> str:
 INSERT INTO engagement_hourly
 SELECT brand, platform, hour, tier, {ENGAGEMENT_SUMS}, {version}
 FROM (
-    SELECT brand, platform, toStartOfHour(created_at) AS hour, tier, kind, answered, seconds, s, shift,
+    SELECT brand, platform, toStartOfHour(created_at) AS hour, tier, row_type, answered, seconds, s, shift,
            messages, brand_messages FROM ({rows})
     UNION ALL
     SELECT brand, platform, hour, tier, toUInt8(0), toUInt8(0), toUInt32(0), CAST(NULL, 'Nullable(Int32)'),
@@ -698,7 +699,12 @@ def reach_parts_sql(keys_of: Any, query: MetricsQuery, direct: bool) -> str:
 
 def relationship_parts_sql(keys_of: Any, query: MetricsQuery, direct: bool) -> str:
     """Per group: customers, returning, two-way, won back (each customer judged over the group's own range). A
-    customer is an account: (platform, author_id); the same id on two platforms is two people."""
+    customer is an account: (platform, author_id); the same id on two platforms is two people.
+
+    Three ways, one answer: ``direct`` counts from the rows (the reference); a grouping by day or hour splits
+    each customer's messages by their time (``ARRAY JOIN``, then per group and customer); a grouping by brand
+    (and platform) needs no split, so each ``customer_activity`` row — one customer — is judged alone with an
+    ``arrayFilter`` on the range, which is what keeps the year query within its 0.5 s."""
     outer = ", ".join(f"k_{name}" for name, _ in keys_of("t"))
     counts = "count(), countIf(n >= 2), countIf(na >= 2), countIf(wb = 1)"
     timed = any(name not in ("brand", "platform") for name, _ in keys_of("t"))
