@@ -16,10 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from streams.metrics.care import in_list
 from streams.metrics.report import duration, readable
 from streams.metrics.report import render as render_rows
-from streams.sinks.warehouse import Warehouse
+from streams.sinks.warehouse import Warehouse, in_list
 
 COLUMNS = (
     "brand",

@@ -45,7 +45,6 @@ compare the two).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,10 +53,10 @@ from typing import Any, Literal
 
 from schemas.contract import CARE_DIRTY
 from streams.metrics import engagement
-from streams.metrics.engagement import CONVERSATIONAL_SQL, in_list, rate
+from streams.metrics.shared import CONVERSATIONAL_SQL, rate, seconds
 from streams.processing.care import DEFAULT_POLICY, CarePolicy, window_label
 from streams.settings import Settings
-from streams.sinks.warehouse import Warehouse, string_literal
+from streams.sinks.warehouse import Warehouse, in_list, string_literal
 
 Grouping = Literal["brand", "brand,platform", "brand,day", "brand,hour", "brand,tier", "brand,platform,tier"]
 GROUPINGS: tuple[Grouping, ...] = (
@@ -292,14 +291,6 @@ GROUP BY {", ".join(f"k_{name}" for name, _ in keys)}
 ORDER BY {", ".join(f"k_{name}" for name, _ in keys)}"""
 
 
-def _number(value: Any) -> float | None:
-    """A duration in seconds, to the millisecond (quantiles interpolate: 4688.000000000003 is 4688.0)."""
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) else round(value, 3)
-
-
 def _key_value(name: str, value: Any) -> Any:
     if name == "day":
         return datetime.fromtimestamp(int(value), UTC).strftime("%Y-%m-%d")
@@ -378,8 +369,8 @@ def to_figures(rows: Sequence[Sequence[Any]], query: MetricsQuery, windows: Sequ
             "inbound_messages": inbound,
             "answered_messages": answered,
             "reply_rate": rate(answered, inbound),
-            "first_response_median_s": _number(quantiles[0]) if answered else None,
-            "first_response_p90_s": _number(quantiles[1]) if answered else None,
+            "first_response_median_s": seconds(quantiles[0]) if answered else None,
+            "first_response_p90_s": seconds(quantiles[1]) if answered else None,
         }
         for w, count in zip(windows, within, strict=True):
             figures[f"answered_within_{window_label(w)}"] = int(count) if w in brand_windows else None
@@ -387,7 +378,7 @@ def to_figures(rows: Sequence[Sequence[Any]], query: MetricsQuery, windows: Sequ
             within_rate = rate(int(count), inbound) if w in brand_windows else None
             figures[f"answered_within_{window_label(w)}_rate"] = within_rate
         figures["first_response_business_median_s"] = (
-            _number(business_median) if has_business and int(business_answered) else None
+            seconds(business_median) if has_business and int(business_answered) else None
         )
         figures |= {
             "needs_reply_messages": needs,

@@ -52,20 +52,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from schemas.contract import REFRESH_KEYS, REPLY_CANNED
+from streams.metrics.shared import CONVERSATIONAL_SQL, rate, seconds
 from streams.processing import canned
 from streams.processing.platforms.meta import UNKNOWN_AUTHOR
-from streams.sinks.warehouse import Warehouse, string_literal
+from streams.sinks.warehouse import Warehouse, in_list, string_literal
 
 if TYPE_CHECKING:
     from streams.metrics.care import Bucket, MetricsQuery
 
 
-def in_list(values: Iterable[str]) -> str:
-    """``('a', 'b')``: the distinct values as a ClickHouse list of string literals (for ``IN``)."""
-    return "(" + ", ".join(string_literal(v) for v in sorted(set(values))) + ")"
-
-
-CONVERSATIONAL_SQL = "('post', 'comment', 'reply', 'mention', 'direct_message')"
 INBOUND_SQL = f"direction = 'inbound' AND kind IN {CONVERSATIONAL_SQL} AND deleted = 0"
 TIERS = ("<100", "100-999", "1k-9999", "10k-99999", "100k+", "unknown")
 
@@ -771,11 +766,6 @@ WHERE {REPLIES_SQL} AND {scope}""")
     return out
 
 
-def rate(numerator: float, denominator: float) -> float | None:
-    """numerator ÷ denominator; None (NULL) when the denominator is 0."""
-    return numerator / denominator if denominator else None
-
-
 def equity_index(tiers: Mapping[str, tuple[int, int]]) -> float | None:
     """Reply rate of the lowest tier with ≥ 20 inbound messages ÷ that of the highest such tier (``unknown``
     never counts); None with fewer than two such tiers or a highest-tier rate of 0. ``tiers``: tier →
@@ -856,8 +846,6 @@ def tier_rows(
     warehouse: Warehouse, query: MetricsQuery, keys_of: Any, direct: bool = False
 ) -> list[tuple[GroupKey, str, dict[str, Any]]]:
     """(group key, tier, figures) per tier with inbound messages, tiers in order, for ``--by …,tier``."""
-    from streams.metrics.care import _number as care_number
-
     width = len(keys_of("hour"))
     found: dict[GroupKey, dict[str, tuple[int, int, Any]]] = defaultdict(dict)
     for row in warehouse.rows(engagement_parts_sql(keys_of, query, direct)):
@@ -878,7 +866,7 @@ def tier_rows(
                             "inbound_messages": inbound,
                             "answered_messages": answered,
                             "reply_rate": rate(answered, inbound),
-                            "first_response_median_s": care_number(median) if answered else None,
+                            "first_response_median_s": seconds(median) if answered else None,
                             "equity_index": equity,
                         },
                     )

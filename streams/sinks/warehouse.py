@@ -18,7 +18,7 @@ import re
 import secrets
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -363,6 +363,11 @@ def connect(url: str) -> Warehouse:
 def string_literal(text: str) -> str:
     """``text`` as a ClickHouse string literal (backslash and quote escaped)."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def in_list(values: Iterable[str]) -> str:
+    """``('a', 'b')``: the distinct values as a ClickHouse list of string literals (for ``IN``)."""
+    return "(" + ", ".join(string_literal(v) for v in sorted(set(values))) + ")"
 
 
 def _first_line(exc: BaseException) -> str:
