@@ -7,20 +7,17 @@ rows with the exact detector (``direct=True``).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from schemas.contract import INTERACTIONS, RESPONSES, SLA_BREACHES
-from schemas.migrate import migrate
 from streams.metrics import care, engagement
 from streams.processing import canned
-from streams.processing.pipeline import DictState, Options, process_message
-from streams.processing.records import RawMessage
-from streams.sinks.warehouse import Warehouse, connect
-from streams.worker.sink import aggregate_buckets
-from tests.support.factories import brand_reply, inbound, jsonl
+from streams.processing.pipeline import DictState
+from streams.sinks.warehouse import Warehouse
+from tests.support import pipeline
+from tests.support.factories import brand_reply, inbound
 
 TEMPLATE = "sorry to hear that, please DM us your order number and we will look"
 
@@ -36,21 +33,10 @@ def conversation(n: int, minute: int, text: str) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture
-def warehouse(tmp_path: Any) -> Iterator[Warehouse]:
-    opened = connect(f"chdb://{tmp_path / 'clickhouse'}")
-    migrate(opened)
-    yield opened
-    opened.close()
-
-
 def store(warehouse: Warehouse, events: Sequence[dict[str, Any]], state: DictState, cache: Any) -> None:
-    result = process_message(RawMessage(jsonl(events), "jsonl", "test"), state, lambda _: None, time.time(), Options())
-    batches = [(INTERACTIONS, result.interactions), (RESPONSES, result.responses), (SLA_BREACHES, result.breaches)]
-    for table, rows in batches:
-        warehouse.insert(table, rows)
-    care.mark_dirty(warehouse, aggregate_buckets(batches))
-    care.refresh_pending(warehouse, cache)
+    """The events as one raw message, stored and recomputed with the worker's canned-reply ``cache``."""
+    results = pipeline.process(events, state, per_message=len(events), score=lambda _: None)
+    pipeline.store(warehouse, results, canned=cache)
 
 
 def canned_figures(warehouse: Warehouse) -> tuple[int, int | None]:

@@ -8,7 +8,6 @@ chdb allows one open data directory per process at a time: the module shares one
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,18 +15,17 @@ from typing import Any
 
 import pytest
 
-from schemas.contract import INTERACTIONS, RESPONSES, SLA_BREACHES
 from schemas.migrate import migrate
 from streams.metrics import care, engagement
 from streams.metrics.backlog import backlog
 from streams.processing.needs_reply import needs_reply
-from streams.processing.pipeline import DictState, Options, process_message
+from streams.processing.pipeline import DictState, Options
 from streams.processing.platforms import BrandDirectory
-from streams.processing.records import ProcessResult, RawMessage
-from streams.processing.sentiment import SentimentScorer
+from streams.processing.records import ProcessResult
 from streams.sinks.warehouse import Warehouse, connect
-from streams.worker.sink import aggregate_buckets
-from tests.support.factories import brand_post, brand_reply, inbound, jsonl
+from tests.support import pipeline
+from tests.support.factories import brand_post, brand_reply, inbound
+from tests.support.pipeline import store
 
 DAY1 = "2026-01-05T"  # a Monday
 DAY2 = "2026-01-06T"
@@ -89,26 +87,7 @@ STREAM: list[dict[str, Any]] = [
 
 
 def process(events: Sequence[dict[str, Any]], state: DictState, per_message: int = 3) -> list[ProcessResult]:
-    score = SentimentScorer().score
-    out = []
-    for start in range(0, len(events), per_message):
-        payload = jsonl(events[start : start + per_message])
-        out.append(
-            process_message(RawMessage(payload, "jsonl", "test"), state, score, time.time(), Options(brands=BRANDS))
-        )
-    return out
-
-
-def store(warehouse: Warehouse, results: Sequence[ProcessResult], refresh: bool = True) -> None:
-    """What the sink does with each enriched message: insert, mark the touched hours (before the ack); then what
-    its timer does: recompute the marked hours (``refresh=False``: a worker killed before its timer ran)."""
-    for result in results:
-        batches = [(INTERACTIONS, result.interactions), (RESPONSES, result.responses), (SLA_BREACHES, result.breaches)]
-        for table, rows in batches:
-            warehouse.insert(table, rows)
-        care.mark_dirty(warehouse, aggregate_buckets(batches))
-    if refresh:
-        care.refresh_pending(warehouse)
+    return pipeline.process(events, state, per_message, Options(brands=BRANDS))
 
 
 @pytest.fixture(scope="module")

@@ -4,42 +4,22 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from schemas.contract import INTERACTIONS, RESPONSES, SLA_BREACHES
-from schemas.migrate import migrate
 from streams.metrics import care
-from streams.processing.pipeline import DictState, Options, process_message
-from streams.processing.records import RawMessage
-from streams.processing.sentiment import SentimentScorer
-from streams.sinks.warehouse import Warehouse, connect
-from streams.worker.sink import aggregate_buckets
-from tests.support.factories import brand_post, brand_reply, inbound, jsonl
+from streams.processing.pipeline import DictState
+from streams.sinks.warehouse import Warehouse
+from tests.support import pipeline
+from tests.support.factories import brand_post, brand_reply, inbound
 
 DAY = "2026-03-02T"
 
 
-@pytest.fixture
-def warehouse(tmp_path: Any) -> Iterator[Warehouse]:
-    opened = connect(f"chdb://{tmp_path / 'clickhouse'}")
-    migrate(opened)
-    yield opened
-    opened.close()
-
-
 def store(warehouse: Warehouse, events: list[dict[str, Any]]) -> None:
-    score = SentimentScorer().score
-    result = process_message(RawMessage(jsonl(events), "jsonl", "test"), DictState(), score, time.time(), Options())
-    assert not result.dead_letters, result.dead_letters
-    batches = [(INTERACTIONS, result.interactions), (RESPONSES, result.responses), (SLA_BREACHES, result.breaches)]
-    for table, rows in batches:
-        warehouse.insert(table, rows)
-    care.mark_dirty(warehouse, aggregate_buckets(batches))
-    care.refresh_pending(warehouse)
+    """The events as one raw message of a fresh worker, stored and recomputed."""
+    results = pipeline.process(events, DictState(), per_message=len(events))
+    assert not results[0].dead_letters, results[0].dead_letters
+    pipeline.store(warehouse, results)
 
 
 def checked(warehouse: Warehouse, **kwargs: Any) -> list[dict[str, Any]]:

@@ -13,7 +13,6 @@ chdb allows one open data directory per process at a time: the module shares one
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,16 +20,16 @@ from typing import Any
 
 import pytest
 
-from schemas.contract import INTERACTIONS, RESPONSES, SLA_BREACHES
 from schemas.migrate import migrate
 from streams.metrics import care, engagement
-from streams.processing.pipeline import DictState, Options, process_message
-from streams.processing.records import ProcessResult, RawMessage
+from streams.processing.pipeline import DictState
+from streams.processing.records import ProcessResult
 from streams.processing.sentiment import SentimentScorer
 from streams.sinks.warehouse import Warehouse, connect
 from streams.web.readonly_sql import Limits, run_read_only
-from streams.worker.sink import aggregate_buckets
-from tests.support.factories import brand_post, brand_reply, inbound, jsonl
+from tests.support import pipeline
+from tests.support.factories import brand_post, brand_reply, inbound
+from tests.support.pipeline import store
 
 DAY = "2026-02-02T"  # a Monday
 DAY2 = "2026-02-03T"
@@ -439,26 +438,10 @@ STREAM: list[dict[str, Any]] = [event for events, _ in SECTIONS for event in eve
 
 
 def process(events: Sequence[dict[str, Any]], state: DictState, per_message: int = 3) -> list[ProcessResult]:
-    score = SentimentScorer().score
-    out = []
-    for start in range(0, len(events), per_message):
-        payload = jsonl(events[start : start + per_message])
-        result = process_message(RawMessage(payload, "jsonl", "test"), state, score, time.time(), Options())
-        assert not result.dead_letters, result.dead_letters
-        out.append(result)
-    return out
-
-
-def store(warehouse: Warehouse, results: Sequence[ProcessResult], refresh: bool = True) -> None:
-    """What the sink does with each enriched message: insert, mark the touched hours; then what its timer does:
-    recompute the marked hours (``refresh=False``: a worker killed before its timer ran)."""
+    results = pipeline.process(events, state, per_message)
     for result in results:
-        batches = [(INTERACTIONS, result.interactions), (RESPONSES, result.responses), (SLA_BREACHES, result.breaches)]
-        for table, rows in batches:
-            warehouse.insert(table, rows)
-        care.mark_dirty(warehouse, aggregate_buckets(batches))
-    if refresh:
-        care.refresh_pending(warehouse)
+        assert not result.dead_letters, result.dead_letters
+    return results
 
 
 @pytest.fixture(scope="module")
