@@ -10,21 +10,17 @@ without the product's code. The only thing taken from the product is the ``needs
 
 from __future__ import annotations
 
-import csv
-import re
 import statistics
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from streams.kafka.replay import replay
 from streams.metrics import care
 from streams.metrics.care import MetricsQuery
 from streams.sinks.warehouse import connect
+from tests.support.engagement_reference import read_sample
 
 if TYPE_CHECKING:
     from tests.support.worker import StartWorker
@@ -51,75 +47,24 @@ class Message:
     first_reply: int | None  # created_at of the brand's earliest direct reply
 
 
-def seconds(created_at: str) -> int:
-    return int(datetime.strptime(created_at, "%a %b %d %H:%M:%S %z %Y").timestamp())
-
-
 def read_messages(path: Path) -> tuple[list[Message], dict[str, int]]:
     """The inbound messages of the file with their brand, and per brand the latest created_at of its events.
 
-    Brands: every brand of docs/metrics.md "Brand of an event" is compared, the anonymised numeric ones included —
-    the rules are applied here in full, so nothing is left out: an outbound row belongs to its author; an inbound
-    row to its parent's brand (the parent being in the file and having one); otherwise to the first @handle in its
-    text naming a brand (case-insensitive), else to the author of its earliest direct brand reply (ties: the
-    smaller author). Rows without a brand by these rules are dead-lettered by the worker and left out here.
+    Brands: every brand of docs/metrics.md "Brand of an event" is compared, the anonymised numeric ones included:
+    the file is read by ``tests/support/engagement_reference.py`` (plain ``csv``, the rules of twcs.py written
+    again), which applies them in full; rows without a brand are dead-lettered by the worker and left out here.
     """
-    rows = list(csv.DictReader(path.open(newline="", encoding="utf-8")))
-    by_id = {r["tweet_id"]: r for r in rows}
-    at = {r["tweet_id"]: seconds(r["created_at"]) for r in rows}
-    brands = {r["author_id"] for r in rows if r["inbound"] == "False"}
-    by_lower = {b.lower(): b for b in brands}
-    brand_replies: dict[str, list[tuple[int, str]]] = defaultdict(list)  # tweet → [(time, brand)] of direct replies
-    for r in rows:
-        if r["inbound"] == "False" and r["in_response_to_tweet_id"]:
-            brand_replies[r["in_response_to_tweet_id"]].append((at[r["tweet_id"]], r["author_id"]))
-
-    brand_of: dict[str, str | None] = {}
-
-    def brand(tweet_id: str) -> str | None:
-        if tweet_id in brand_of:
-            return brand_of[tweet_id]
-        r = by_id[tweet_id]
-        found: str | None = None
-        if r["inbound"] == "False":
-            found = r["author_id"]
-        else:
-            parent = r["in_response_to_tweet_id"]
-            if parent in by_id:
-                found = brand(parent)
-            if found is None:
-                handles = [by_lower[h.lower()] for h in re.findall(r"@(\w+)", r["text"]) if h.lower() in by_lower]
-                if handles:
-                    found = handles[0]
-                elif brand_replies[tweet_id]:
-                    found = min(brand_replies[tweet_id])[1]
-        brand_of[tweet_id] = found
-        return found
-
-    def root(tweet_id: str) -> str:
-        """The top of the reply tree: follow in_response_to_tweet_id up while the parent is in the file; when the
-        chain leaves the file, the id it last refers to is the root (twcs.py's documented rule: two messages
-        answering the same missing tweet are one conversation)."""
-        current = tweet_id
-        while True:
-            parent = by_id[current]["in_response_to_tweet_id"]
-            if not parent:
-                return current
-            if parent not in by_id:
-                return parent
-            current = parent
-
+    sample = read_sample(path, sentiment=lambda _: None)
     latest: dict[str, int] = {}
+    for e in sample.events:
+        latest[e.brand] = max(latest.get(e.brand, 0), e.at)
     messages = []
-    for r in rows:
-        b = brand(r["tweet_id"])
-        if b is None:
-            continue
-        latest[b] = max(latest.get(b, 0), at[r["tweet_id"]])
-        if r["inbound"] != "True":
-            continue
-        replies = [t for t, author in brand_replies[r["tweet_id"]] if author == b]
-        messages.append(Message(r["tweet_id"], b, at[r["tweet_id"]], root(r["tweet_id"]), min(replies, default=None)))
+    for e in sample.events:
+        if e.inbound:
+            reply = sample.first_reply.get(e.event_id)
+            messages.append(
+                Message(e.event_id.removeprefix("x:"), e.brand, e.at, e.conversation, reply.at if reply else None)
+            )
     return messages, latest
 
 
@@ -172,16 +117,7 @@ def expected_figures(
 @needs_twcs
 def test_care_metrics_per_brand_match_an_independent_computation_from_the_csv(worker: StartWorker) -> None:
     messages, latest = read_messages(TWCS)
-    running = worker()
-    settings = running.settings
-    try:
-        sent = replay(TWCS, "twcs", settings.broker_list, settings.topic_raw, settings.replay_chunk_records, False)
-        assert sent == 5000
-        running.wait_drained(5000, timeout=240)
-    finally:
-        assert running.stop() == 0  # chdb opens a data directory in one process at a time
-
-    warehouse = connect(f"chdb://{settings.data_dir}/clickhouse")
+    warehouse = connect(worker().replay_and_stop(TWCS, "twcs", 5000))
     try:
         labels = {
             str(event_id).removeprefix("x:"): int(flag)

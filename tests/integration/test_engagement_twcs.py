@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import numpy
 import pytest
 
-from streams.kafka.replay import replay
 from streams.metrics import care
 from streams.metrics.care import MetricsQuery
 from streams.sinks.warehouse import connect
@@ -75,16 +74,7 @@ def differences(expected: dict[str, dict[str, Any]], rows: list[dict[str, Any]])
 def test_engagement_figures_per_brand_match_an_independent_computation_from_the_csv(worker: StartWorker) -> None:
     sample = read_sample(TWCS)
     expected = engagement_of(sample)
-    running = worker()
-    settings = running.settings
-    try:
-        sent = replay(TWCS, "twcs", settings.broker_list, settings.topic_raw, settings.replay_chunk_records, False)
-        assert sent == 5000
-        running.wait_drained(5000, timeout=240)
-    finally:
-        assert running.stop() == 0  # chdb opens a data directory in one process at a time
-
-    warehouse = connect(f"chdb://{settings.data_dir}/clickhouse")
+    warehouse = connect(worker().replay_and_stop(TWCS, "twcs", 5000))
     try:
         stored = {
             str(row[0]): tuple(row[1:])

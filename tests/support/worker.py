@@ -96,6 +96,20 @@ class WorkerProcess(stack.WorkerProcess):
             time.sleep(0.1)
         raise AssertionError(f"{what} not within {timeout}s:\n{self.log_text()[-3000:]}")
 
+    def replay_and_stop(self, path: Path, fmt: str, records: int, timeout: float = 240) -> str:
+        """Replay the file's ``records`` records into this worker, wait until each is stored or dead-lettered, and
+        stop the worker cleanly: chdb opens a data directory in one process at a time, so the test can then open
+        the warehouse itself. Returns its URL."""
+        from streams.kafka.replay import replay
+
+        s = self.settings
+        try:
+            assert replay(path, fmt, s.broker_list, s.topic_raw, s.replay_chunk_records, False) == records
+            self.wait_drained(records, timeout=timeout)
+        finally:
+            assert self.stop() == 0
+        return f"chdb://{s.data_dir}/clickhouse"
+
     def sql_answer(self, query: str) -> tuple[int, str]:
         """The admin listener's answer to ``query`` (TSV) as it is: status and text, refusals included."""
         return http(self.admin_url + "/rapport/sql?format=TSV", query.encode(), bearer(self.token), timeout=60)
