@@ -171,14 +171,14 @@ LEFT JOIN (
 SETTINGS join_use_nulls = 0"""
 
 
-def conversation_facts_sql(candidates: str, where: str) -> str:
+def conversation_facts_sql(where: str) -> str:
     """One row per conversation of a brand (a ``conversation_id`` with an inbound message) whose first inbound
     message matches ``where`` (on brand, platform, created_at): the first message's time and tier, and the
-    conversation's conversational messages (not deleted) of both sides and of the brand. ``candidates`` narrows
-    the search to conversations with an inbound message matching it (any version)."""
+    conversation's conversational messages (not deleted) of both sides and of the brand. Only conversations with
+    an inbound row matching ``where`` (any version) are looked at: the first inbound message is one of them."""
     members = (
         f"kind IN {CONVERSATIONAL_SQL} AND (brand, platform, conversation_id) IN "
-        f"(SELECT brand, platform, conversation_id FROM interactions WHERE {INBOUND_SQL} AND {candidates})"
+        f"(SELECT brand, platform, conversation_id FROM interactions WHERE {INBOUND_SQL} AND {where})"
     )
     rows = (
         "SELECT brand, platform, conversation_id, event_id, created_at, direction = 'inbound' AS inbound "
@@ -265,39 +265,34 @@ ENGAGEMENT_SUMS = f"""
        countIf(row_type = 2 AND brand_messages >= 2) AS multi_turn_conversations"""
 
 
-def engagement_rows_sql(messages_where: str, candidates: str, conversations_where: str) -> str:
-    """Inbound messages (``row_type`` 1) and conversations (``row_type`` 2) as one relation that
-    ``ENGAGEMENT_SUMS`` reads."""
+def engagement_rows_sql(where: str) -> str:
+    """The inbound messages (``row_type`` 1) and the conversations started (``row_type`` 2) that ``where`` selects
+    (on brand, platform, created_at) as one relation that ``ENGAGEMENT_SUMS`` reads."""
     return f"""
 SELECT brand, platform, created_at, tier, toUInt8(1) AS row_type, answered, seconds, s, shift,
        toUInt64(0) AS messages, toUInt64(0) AS brand_messages
-FROM ({message_facts_sql(messages_where)})
+FROM ({message_facts_sql(where)})
 UNION ALL
 SELECT brand, platform, created_at, tier, toUInt8(2), toUInt8(0), toUInt32(0), CAST(NULL, 'Nullable(Int32)'),
        CAST(NULL, 'Nullable(Int32)'), messages, brand_messages
-FROM ({conversation_facts_sql(candidates, conversations_where)})"""
+FROM ({conversation_facts_sql(where)})"""
 
 
-def _zeros(table: str, keys: str, extra: str = "") -> str:
-    """Rows of ``table`` in the recomputed keys: a key left without facts gets a row of zeros that replaces them."""
-    return f"SELECT DISTINCT brand, platform, hour{extra} FROM {table} WHERE {keys}"
+def _empty(warehouse: Warehouse, table: str, keys: str, where: str, version: int) -> None:
+    """An empty row (zeros and empty arrays: the columns' defaults) for each key of ``table`` matching ``where``,
+    one version before the recomputation's: a key the recomputation leaves without facts is emptied, one it
+    writes again is replaced."""
+    warehouse.command(
+        f"INSERT INTO {table} ({keys}, _version) SELECT DISTINCT {keys}, {version - 1} FROM {table} WHERE {where}"
+    )
 
 
-def refresh_engagement_sql(buckets: Keys, version: int) -> str:
-    where = buckets.where()
-    rows = engagement_rows_sql(where, where, where)
-    keys = buckets.hours()
+def recompute_engagement_sql(where: str, version: int) -> str:
+    """``engagement_hourly``'s rows of the messages and conversations ``where`` selects."""
     return f"""
 INSERT INTO engagement_hourly
 SELECT brand, platform, hour, tier, {ENGAGEMENT_SUMS}, {version}
-FROM (
-    SELECT brand, platform, toStartOfHour(created_at) AS hour, tier, row_type, answered, seconds, s, shift,
-           messages, brand_messages FROM ({rows})
-    UNION ALL
-    SELECT brand, platform, hour, tier, toUInt8(0), toUInt8(0), toUInt32(0), CAST(NULL, 'Nullable(Int32)'),
-           CAST(NULL, 'Nullable(Int32)'), toUInt64(0), toUInt64(0)
-    FROM ({_zeros("engagement_hourly", keys, ", tier")})
-)
+FROM (SELECT toStartOfHour(created_at) AS hour, * FROM ({engagement_rows_sql(where)}))
 GROUP BY brand, platform, hour, tier"""
 
 
@@ -323,43 +318,31 @@ REACH_SUMS = f"""
        sum(reaction) AS reaction_events, sum(share) AS share_events, sum(follow) AS follow_events"""
 
 
-def refresh_reach_sql(buckets: Keys, version: int) -> str:
-    keys = buckets.hours()
-    null_u64 = "CAST(NULL, 'Nullable(UInt64)')"
+def recompute_reach_sql(where: str, version: int) -> str:
+    """``reach_hourly``'s rows of the outbound messages and reach events ``where`` selects."""
     return f"""
 INSERT INTO reach_hourly
-SELECT brand, platform, hour, {REACH_SUMS}, {version}
-FROM (
-    SELECT brand, platform, toStartOfHour(created_at) AS hour, outbound, brand_reply, post, broadcast,
-           post_impressions, post_likes, post_shares, post_reply_count, reaction, share, follow, canned, judged
-    FROM ({outbound_facts_sql(buckets.where(), canned_join=True)})
-    UNION ALL
-    SELECT brand, platform, hour, 0, 0, 0, 0, {null_u64}, {null_u64}, {null_u64}, {null_u64}, 0, 0, 0, 0, 0
-    FROM ({_zeros("reach_hourly", keys)})
-)
+SELECT brand, platform, toStartOfHour(created_at) AS hour, {REACH_SUMS}, {version}
+FROM ({outbound_facts_sql(where, canned_join=True)})
 GROUP BY brand, platform, hour"""
 
 
-def refresh_customers_sql(buckets: Keys, version: int) -> str:
-    """Recompute ``customer_activity`` for every customer with an inbound row in ``buckets`` (a customer left
-    without inbound messages gets empty arrays)."""
-    where = buckets.where()
+def recompute_customers_sql(where: str, version: int) -> str:
+    """``customer_activity``'s rows of every customer with an inbound row that ``where`` selects."""
     return f"""
 INSERT INTO customer_activity
 SELECT brand, platform, customer_id, arrayMap(x -> x.1, facts), arrayMap(x -> x.2, facts),
        arrayMap(x -> x.3, facts), arrayMap(x -> x.4, facts), {version}
-FROM (
-    SELECT brand, platform, customer_id,
-           arraySort(groupArrayIf((created_at, conversation, answered, won_back), present)) AS facts
-    FROM (
-        SELECT brand, platform, customer_id, created_at, conversation, answered, won_back, 1 AS present
-        FROM ({customer_facts_sql(where)})
-        UNION ALL
-        SELECT DISTINCT brand, platform, author_id, toDateTime(0, 'UTC'), toUInt64(0), toUInt8(0), toUInt8(0), 0
-        FROM interactions WHERE direction = 'inbound' AND {where}
-    )
-    GROUP BY brand, platform, customer_id
-)"""
+FROM (SELECT brand, platform, customer_id,
+             arraySort(groupArray((created_at, conversation, answered, won_back))) AS facts
+      FROM ({customer_facts_sql(where)}) GROUP BY brand, platform, customer_id)"""
+
+
+ENGAGEMENT_KEYS, REACH_KEYS, CUSTOMER_KEYS = (
+    "brand, platform, hour, tier",
+    "brand, platform, hour",
+    "brand, platform, customer_id",
+)
 
 
 # --- which hours a change touches --------------------------------------------------------------------------------
@@ -517,23 +500,25 @@ def refresh(warehouse: Warehouse, buckets: Iterable[Bucket], cache: CannedCache 
     version = time.time_ns()
     changed = store_keys(warehouse, ordered)
     hours, spans = affected(warehouse, changed)
-    reach = set(ordered) | refresh_canned(warehouse, spans, version, cache)
-    warehouse.command(refresh_engagement_sql(store_keys(warehouse, sorted(set(hours) | set(ordered))), version))
-    warehouse.command(refresh_reach_sql(store_keys(warehouse, sorted(reach)), version))
-    warehouse.command(refresh_customers_sql(changed, version))
+    touched = store_keys(warehouse, sorted(set(hours) | set(ordered)))
+    reach = store_keys(warehouse, sorted(set(ordered) | refresh_canned(warehouse, spans, version, cache)))
+    customers = (
+        f"(brand, platform, customer_id) IN (SELECT brand, platform, author_id FROM interactions "
+        f"WHERE direction = 'inbound' AND {changed.where()})"
+    )
+    _empty(warehouse, "engagement_hourly", ENGAGEMENT_KEYS, touched.hours(), version)
+    warehouse.command(recompute_engagement_sql(touched.where(), version))
+    _empty(warehouse, "reach_hourly", REACH_KEYS, reach.hours(), version)
+    warehouse.command(recompute_reach_sql(reach.where(), version))
+    _empty(warehouse, "customer_activity", CUSTOMER_KEYS, customers, version)
+    warehouse.command(recompute_customers_sql(changed.where(), version))
     return len(hours)
 
 
 def refresh_all(warehouse: Warehouse) -> None:
-    """Recompute everything from the rows (``rapport metrics --rebuild``): first a row of zeros over every key the
-    aggregates hold (so a key left without rows is emptied), then every key with rows, at a later version."""
+    """Recompute everything from the rows (``rapport metrics --rebuild``): every key the aggregates hold is emptied
+    and every key with rows written again, as :func:`refresh` does for some."""
     version = time.time_ns()
-    for table, keys in (
-        ("engagement_hourly", "brand, platform, hour, tier"),
-        ("reach_hourly", "brand, platform, hour"),
-        ("customer_activity", "brand, platform, customer_id"),
-    ):
-        warehouse.command(f"INSERT INTO {table} ({keys}, _version) SELECT {keys}, {version - 1} FROM {table} FINAL")
     spans = {
         str(brand): (int(first), int(last))
         for brand, first, last in warehouse.rows(
@@ -542,24 +527,13 @@ def refresh_all(warehouse: Warehouse) -> None:
         )
     }
     refresh_canned(warehouse, spans, version)
-    warehouse.command(f"""
-INSERT INTO engagement_hourly
-SELECT brand, platform, hour, tier, {ENGAGEMENT_SUMS}, {version}
-FROM (SELECT brand, platform, toStartOfHour(created_at) AS hour, * EXCEPT (brand, platform)
-      FROM ({engagement_rows_sql("1", "1", "1")}))
-GROUP BY brand, platform, hour, tier""")
-    warehouse.command(f"""
-INSERT INTO reach_hourly
-SELECT brand, platform, toStartOfHour(created_at) AS hour, {REACH_SUMS}, {version}
-FROM ({outbound_facts_sql("1", canned_join=True)})
-GROUP BY brand, platform, hour""")
-    warehouse.command(f"""
-INSERT INTO customer_activity
-SELECT brand, platform, customer_id, arrayMap(x -> x.1, facts), arrayMap(x -> x.2, facts),
-       arrayMap(x -> x.3, facts), arrayMap(x -> x.4, facts), {version}
-FROM (SELECT brand, platform, customer_id,
-             arraySort(groupArray((created_at, conversation, answered, won_back))) AS facts
-      FROM ({customer_facts_sql("1")}) GROUP BY brand, platform, customer_id)""")
+    for table, keys, recompute in (
+        ("engagement_hourly", ENGAGEMENT_KEYS, recompute_engagement_sql),
+        ("reach_hourly", REACH_KEYS, recompute_reach_sql),
+        ("customer_activity", CUSTOMER_KEYS, recompute_customers_sql),
+    ):
+        _empty(warehouse, table, keys, "1", version)
+        warehouse.command(recompute("1", version))
 
 
 # --- reading the figures -------------------------------------------------------------------------------------
@@ -670,7 +644,7 @@ def engagement_parts_sql(keys_of: Any, query: MetricsQuery, direct: bool, median
         quantile = "arrayReduce('quantileExactInclusive(0.5)', response_seconds)" if median else "nan"
         return f"""
 SELECT {group}, tier, {", ".join(ENGAGEMENT_PARTS)}, {quantile}
-FROM (SELECT {select}, tier, {ENGAGEMENT_SUMS} FROM ({engagement_rows_sql(where, where, where)})
+FROM (SELECT {select}, tier, {ENGAGEMENT_SUMS} FROM ({engagement_rows_sql(where)})
       GROUP BY {group}, tier)"""
     select, group = _select_keys(keys_of("hour"))
     quantile = "quantileExactInclusiveArray(0.5)(response_seconds)" if median else "nan"
